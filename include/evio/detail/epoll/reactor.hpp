@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: MIT
+// Room epoll: the readiness backend, adapted to evio's completion-shaped operations.
+//
+// Room notes
+// - What the OS gives: readiness, not completion. Each fd is added once (EPOLLIN|EPOLLOUT|
+//   EPOLLRDHUP|EPOLLET, epoll_ctl(2)); data.u64 carries the token's {index, generation}.
+// - An op first tries its syscall (speculative); on EAGAIN it parks in its token's FIFO for its
+//   direction, and a readiness edge retries the head. No epoll_ctl per operation.
+// - Edge-triggered: an edge with nothing parked is dropped; the next op tries its syscall first,
+//   so no wake-up is lost (epoll(7) "possible pitfalls").
+// - Deregistration: EPOLL_CTL_DEL before close (a dup'ed fd would keep an item alive, epoll(7)
+//   Q6), parked ops resume later in the turn with ECANCELED, the slot is freed at once (nothing
+//   is held by the kernel); events of the old generation still in this batch are dropped.
+// - Quirk: a fresh socket reports EPOLLOUT|EPOLLHUP before connect(2) finished, so connect
+//   completion checks SO_ERROR and then getpeername(2) (ENOTCONN: keep waiting), as tokio does.
+#pragma once
+
+#include <evio/detail/platform.hpp>
+
+#if EVIO_HAS_EPOLL
+
+#include <evio/detail/operation.hpp>
+#include <evio/detail/posix/socket.hpp>
+#include <evio/detail/reactor_core.hpp>
+#include <evio/detail/syscall.hpp>
+
+#include <cerrno>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <system_error>
+#include <unistd.h>
+
+namespace evio::detail {
+
+class epoll_reactor {
+public:
+    static constexpr const char* name = "epoll";
+
+    explicit epoll_reactor(reactor_core& core) : core_(core) {
+        epfd_ = EVIO_SYSCALL(epoll_create, -1, ::epoll_create1(EPOLL_CLOEXEC));
+        if (epfd_ < 0) throw std::system_error(last_error(), "epoll_create1");
+        evfd_ = EVIO_SYSCALL(eventfd, -1, ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (evfd_ < 0) {
+            const auto ec = last_error();
+            ::close(epfd_);
+            throw std::system_error(ec, "eventfd");
+        }
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLET;
+        ev.data.u64 = wake_tag;
+        if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev) != 0) {
+            const auto ec = last_error();
+            ::close(evfd_);
+            ::close(epfd_);
+            throw std::system_error(ec, "epoll_ctl(eventfd)");
+        }
+    }
+    epoll_reactor(const epoll_reactor&) = delete;
+    epoll_reactor& operator=(const epoll_reactor&) = delete;
+    ~epoll_reactor() {
+        ::close(evfd_);
+        ::close(epfd_);
+    }
+
+    /// Registers the token's fd, once, for both directions.
+    std::error_code add(token t, native_handle fd) noexcept {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.data.u64 = pack(t);
+        if (EVIO_SYSCALL(epoll_ctl, -1, ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev)) != 0)
+            return last_error();
+        return {};
+    }
+
+    /// Starts `op`. Returns false when it finished inline (the caller resumes at once), true when
+    /// the waiter stays suspended (parked, or finished but yielding its turn).
+    bool start(operation& op, slot& s) {
+        const direction d = direction_of(op.kind);
+        op_queue& q = s.q(d);
+        if (q.empty() && !(op.kind == op_kind::accept && s.accept_backoff)) {
+            if (attempt(op, s)) {
+                if (op.kind == op_kind::accept && op.error != 0 && is_fd_exhaustion(op.error))
+                    core_.note_accept_exhausted(s, op.tok);
+                if (core_.within_budget(s)) return false;
+                core_.complete_later(op); // over budget: yield to the other tokens
+                return true;
+            }
+        }
+        q.push(&op);
+        s.interest |= interest_of(d);
+        ++core_.pending_ops;
+        return true;
+    }
+
+    /// Steps 2 and 3 of deregistration for this token only: forget the fd, cancel its parked ops.
+    void cancel_all(slot& s) {
+        epoll_event ev{};
+        (void)EVIO_SYSCALL(epoll_ctl, -1, ::epoll_ctl(epfd_, EPOLL_CTL_DEL, s.handle, &ev));
+        for (op_queue& q : s.queue) {
+            while (operation* op = q.pop()) {
+                op->error = ECANCELED;
+                --core_.pending_ops;
+                core_.complete_later(*op);
+            }
+        }
+        s.interest = interest_none;
+    }
+
+    /// Retries the parked head ops of `t` in direction `d` (readiness edge or back-off release).
+    void retry(token t, direction d) {
+        for (;;) {
+            slot* s = core_.table.find(t);
+            if (!s) return; // closed by a coroutine resumed below
+            op_queue& q = s->q(d);
+            operation* op = q.head;
+            if (!op) return;
+            if (op->kind == op_kind::accept && s->accept_backoff) return;
+            if (!attempt(*op, *s)) return;
+            q.pop();
+            if (q.empty()) s->interest &= static_cast<std::uint8_t>(~interest_of(d));
+            --core_.pending_ops;
+            if (op->kind == op_kind::accept && op->error != 0 && is_fd_exhaustion(op->error))
+                core_.note_accept_exhausted(*s, t);
+            op->waiter.resume(); // `s` may be dangling now: looked up again above
+        }
+    }
+
+    /// One wait: up to `timeout_ms` (-1: forever), then dispatch the batch.
+    void wait(int timeout_ms) {
+        const int n = EVIO_SYSCALL(epoll_wait, -1, ::epoll_wait(epfd_, events_, max_events, timeout_ms));
+        if (n < 0) return; // EINTR (or an injected fault): the loop simply turns again
+        for (int i = 0; i < n; ++i) {
+            const std::uint64_t data = events_[i].data.u64;
+            if (data == wake_tag) {
+                std::uint64_t v;
+                while (::read(evfd_, &v, sizeof v) > 0) {
+                }
+                woken_.store(false, std::memory_order_release);
+                continue;
+            }
+            const token t = unpack(data);
+            if (!core_.table.find(t)) {
+                // Dropped: the token was deregistered earlier in this batch (or before). Legal
+                // only for an older generation of a slot, never a newer one.
+                EVIO_CONTRACT(2, "completion.future_generation",
+                              core_.table.capacity() > t.index &&
+                                  static_cast<std::int32_t>(core_.table.at(t.index).generation -
+                                                            t.generation) >= 0);
+                continue;
+            }
+            const std::uint32_t e = events_[i].events;
+            if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) retry(t, direction::read);
+            if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) retry(t, direction::write);
+        }
+    }
+
+    /// Wakes a thread blocked in wait(); safe from any thread.
+    void wake() noexcept {
+        if (woken_.exchange(true, std::memory_order_acq_rel)) return;
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto r = ::write(evfd_, &one, sizeof one);
+    }
+
+    /// Reactor destruction: nothing is held by the kernel here; parked ops are dropped by the
+    /// caller when it destroys their frames.
+    void drain_for_destroy() noexcept {}
+
+    std::uint32_t owner_tag() const noexcept { return core_.table.owner(); }
+
+private:
+    static constexpr std::uint64_t wake_tag = ~std::uint64_t{0};
+    static constexpr int max_events = 256;
+
+    std::uint64_t pack(token t) const noexcept {
+        return (static_cast<std::uint64_t>(t.generation) << 32) | t.index;
+    }
+    token unpack(std::uint64_t v) const noexcept {
+        return token{static_cast<std::uint32_t>(v), static_cast<std::uint32_t>(v >> 32),
+                     core_.table.owner()};
+    }
+    static bool is_fd_exhaustion(int e) noexcept { return e == EMFILE || e == ENFILE; }
+
+    /// Runs the op's syscall. True when it finished (result or error stored), false on EAGAIN.
+    bool attempt(operation& op, slot& s) noexcept {
+        const int fd = s.handle;
+        for (;;) {
+            switch (op.kind) {
+            case op_kind::recv: {
+                const ssize_t n = EVIO_SYSCALL(recv, -1, ::recv(fd, op.buf + op.done, op.len - op.done, 0));
+                if (n > 0) {
+                    op.done += static_cast<std::size_t>(n);
+                    if (op.all && op.done < op.len) continue;
+                    return true;
+                }
+                if (n == 0) {
+                    if (op.all && op.done < op.len) op.error = error_eof; // the peer closed first
+                    return true;
+                }
+                break;
+            }
+            case op_kind::send: {
+                const ssize_t n = EVIO_SYSCALL(
+                    send, -1, ::send(fd, op.buf + op.done, op.len - op.done, MSG_NOSIGNAL));
+                if (n >= 0) {
+                    op.done += static_cast<std::size_t>(n);
+                    if (op.all && op.done < op.len) continue;
+                    return true;
+                }
+                break;
+            }
+            case op_kind::accept: {
+                const int c = EVIO_SYSCALL(accept, -1,
+                                           ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+                if (c >= 0) {
+                    op.accepted = c;
+                    return true;
+                }
+                if (errno == ECONNABORTED) continue; // the peer gave up before accept: next one
+                break;
+            }
+            case op_kind::connect: {
+                if (!op.started) {
+                    op.started = true;
+                    const int r = EVIO_SYSCALL(
+                        connect, -1,
+                        ::connect(fd, reinterpret_cast<const sockaddr*>(op.addr), op.addr_len));
+                    if (r == 0) return true;
+                    if (errno == EINPROGRESS) return false;
+                    break;
+                }
+                if (const int err = socket_error(fd); err != 0) {
+                    op.error = err;
+                    return true;
+                }
+                sockaddr_storage ss{};
+                socklen_t len = sizeof ss;
+                if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) return true;
+                if (errno == ENOTCONN) return false; // an early EPOLLOUT|EPOLLHUP: still connecting
+                break;
+            }
+            }
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+            op.error = errno;
+            return true;
+        }
+    }
+
+    reactor_core& core_;
+    int epfd_ = -1;
+    int evfd_ = -1;
+    std::atomic<bool> woken_{false};
+    epoll_event events_[max_events];
+};
+
+} // namespace evio::detail
+
+#endif // EVIO_HAS_EPOLL

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+// detail::reactor_core: what every room shares: token table, ready queue, timers, posted work.
+#pragma once
+
+#include <evio/config.hpp>
+#include <evio/detail/contract.hpp>
+#include <evio/detail/operation.hpp>
+#include <evio/detail/token_table.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+namespace evio::detail {
+
+using clock = std::chrono::steady_clock;
+
+/// A pending timer; lives in its awaiter. Kept in a binary min-heap: O(log n) start and cancel.
+struct timer_node {
+    clock::time_point deadline{};
+    std::coroutine_handle<> waiter{};
+    std::size_t heap_index = ~std::size_t{0};
+    std::uint64_t seq = 0; ///< tie-break: equal deadlines fire in start order
+
+    bool armed() const noexcept { return heap_index != ~std::size_t{0}; }
+};
+
+class timer_heap {
+public:
+    bool empty() const noexcept { return heap_.empty(); }
+    std::size_t size() const noexcept { return heap_.size(); }
+    timer_node* top() const noexcept { return heap_.empty() ? nullptr : heap_.front(); }
+
+    void push(timer_node* t) {
+        t->seq = ++seq_;
+        t->heap_index = heap_.size();
+        heap_.push_back(t);
+        up(t->heap_index);
+    }
+    void remove(timer_node* t) noexcept {
+        const std::size_t i = t->heap_index;
+        if (i == ~std::size_t{0}) return;
+        const std::size_t last = heap_.size() - 1;
+        if (i != last) {
+            heap_[i] = heap_[last];
+            heap_[i]->heap_index = i;
+        }
+        heap_.pop_back();
+        t->heap_index = ~std::size_t{0};
+        if (i < heap_.size()) {
+            down(i);
+            up(i);
+        }
+    }
+
+private:
+    static bool less(const timer_node* a, const timer_node* b) noexcept {
+        return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+    }
+    void swap_at(std::size_t a, std::size_t b) noexcept {
+        std::swap(heap_[a], heap_[b]);
+        heap_[a]->heap_index = a;
+        heap_[b]->heap_index = b;
+    }
+    void up(std::size_t i) noexcept {
+        while (i > 0) {
+            const std::size_t p = (i - 1) / 2;
+            if (!less(heap_[i], heap_[p])) break;
+            swap_at(i, p);
+            i = p;
+        }
+    }
+    void down(std::size_t i) noexcept {
+        for (;;) {
+            const std::size_t l = 2 * i + 1, r = l + 1;
+            std::size_t m = i;
+            if (l < heap_.size() && less(heap_[l], heap_[m])) m = l;
+            if (r < heap_.size() && less(heap_[r], heap_[m])) m = r;
+            if (m == i) break;
+            swap_at(i, m);
+            i = m;
+        }
+    }
+    std::vector<timer_node*> heap_;
+    std::uint64_t seq_ = 0;
+
+public:
+    /// Reactor destruction: forget every node without resuming it.
+    void disarm_all() noexcept {
+        for (timer_node* t : heap_) t->heap_index = ~std::size_t{0};
+        heap_.clear();
+    }
+};
+
+/// Spawned tasks form an intrusive circular list so the reactor can destroy them with itself.
+struct spawn_list_node {
+    spawn_list_node* prev = this;
+    spawn_list_node* next = this;
+    std::coroutine_handle<> frame{};
+
+    void link_after(spawn_list_node& head) noexcept {
+        next = head.next;
+        prev = &head;
+        head.next->prev = this;
+        head.next = this;
+    }
+    void unlink() noexcept {
+        prev->next = next;
+        next->prev = prev;
+        prev = next = this;
+    }
+};
+
+inline std::uint32_t next_reactor_id() noexcept {
+    static std::atomic<std::uint32_t> ids{0};
+    std::uint32_t id = ids.fetch_add(1, std::memory_order_relaxed) + 1;
+    return id == 0 ? ids.fetch_add(1, std::memory_order_relaxed) + 1 : id;
+}
+
+/// The state every room works on. The public reactor owns one, plus one room.
+struct reactor_core {
+    reactor_core() : table(next_reactor_id()) {}
+    reactor_core(const reactor_core&) = delete;
+    reactor_core& operator=(const reactor_core&) = delete;
+
+    token_table table;
+    std::uint64_t turn = 1;
+    std::size_t pending_ops = 0;  ///< ops parked or held by the kernel
+    std::size_t spawned = 0;      ///< live detached tasks
+    spawn_list_node spawned_list; ///< sentinel of the spawned tasks' list
+    bool running = false;
+    bool destroying = false;
+    std::atomic<bool> stop_requested{false};
+    std::exception_ptr spawned_exception{};
+
+    /// Coroutines to resume in this turn after the I/O batch (cancellations, yields, spawns).
+    std::vector<std::coroutine_handle<>> ready;
+    std::vector<std::coroutine_handle<>> draining;
+
+    timer_heap timers;
+
+    /// Listeners whose accept hit EMFILE/ENFILE; released when the reactor frees a descriptor
+    /// or at `backoff_deadline`, whichever comes first.
+    std::vector<token> backoff_listeners;
+    clock::time_point backoff_deadline{};
+    bool backoff_release = false;
+
+    std::mutex post_mutex;
+    std::vector<std::function<void()>> posted;
+    std::vector<std::function<void()>> posted_running;
+    std::atomic<bool> has_posted{false};
+
+    std::vector<slot_snapshot> audit_before; ///< contract level 2 scratch
+
+    /// An op finished outside its waiter's await_suspend: resume it later in this turn.
+    void complete_later(operation& op) { ready.push_back(op.waiter); }
+
+    /// accept failed for lack of descriptors: park the listener's next accept instead of
+    /// letting a naive accept loop spin on EMFILE.
+    void note_accept_exhausted(slot& s, token t) {
+        if (!s.accept_backoff) {
+            s.accept_backoff = true;
+            backoff_listeners.push_back(t);
+        }
+        backoff_deadline = clock::now() + std::chrono::milliseconds(EVIO_ACCEPT_BACKOFF_MS);
+    }
+
+    /// Fairness: may this token complete one more op inline in this turn?
+    bool within_budget(slot& s) noexcept {
+        if (s.budget_turn != turn) {
+            s.budget_turn = turn;
+            s.budget_used = 0;
+        }
+        return ++s.budget_used <= EVIO_TURN_BUDGET;
+    }
+};
+
+} // namespace evio::detail

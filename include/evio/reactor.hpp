@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: MIT
+// evio::reactor: owns the token table and one backend room; runs coroutines to completion.
+#pragma once
+
+#include <evio/config.hpp>
+#include <evio/detail/backend.hpp>
+#include <evio/detail/contract.hpp>
+#include <evio/detail/operation.hpp>
+#include <evio/detail/platform.hpp>
+#include <evio/detail/reactor_core.hpp>
+#include <evio/error.hpp>
+#include <evio/result.hpp>
+#include <evio/token.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace evio {
+
+/// How to build a reactor.
+struct reactor_options {
+    /// The backend; `automatic` probes io_uring and falls back to epoll (Linux), IOCP (Windows).
+    backend_kind backend = backend_kind::automatic;
+    /// io_uring submission queue entries (rounded up to a power of two by the kernel).
+    unsigned uring_entries = 1024;
+    /// When true, EVIO_BACKEND=epoll|io_uring|iocp in the environment overrides `automatic`.
+    bool honor_environment = true;
+};
+
+/// The event loop. Owns every registration (token) and the coroutines handed to `spawn`.
+/// Not thread-safe, except `post`, `stop` and `stopped`, which any thread may call.
+class reactor {
+    /// Calls `f` with the room this reactor runs on.
+    template <class F>
+    decltype(auto) with_room(F&& f) {
+#if EVIO_HAS_URING
+        if (kind_ == backend_kind::io_uring) return f(*uring_);
+#endif
+#if EVIO_HAS_EPOLL
+        return f(*epoll_);
+#endif
+#if EVIO_HAS_IOCP
+        return f(*iocp_);
+#endif
+    }
+
+
+
+public:
+    /// Builds a reactor on the requested backend.
+    /// Errors: throws std::system_error when the backend cannot be set up; an explicit
+    /// `backend_kind::io_uring` that the kernel refuses fails here with a message naming the
+    /// cause (never a silent fallback).
+    explicit reactor(reactor_options opts = {}) {
+        backend_kind want = opts.backend;
+        if (want == backend_kind::automatic && opts.honor_environment) {
+            if (const char* env = std::getenv("EVIO_BACKEND"); env && *env) {
+                const std::string_view v{env};
+                if (v == "epoll") want = backend_kind::epoll;
+                else if (v == "io_uring" || v == "uring") want = backend_kind::io_uring;
+                else if (v == "iocp") want = backend_kind::iocp;
+                else if (v != "automatic" && v != "auto")
+                    throw std::system_error(make_error_code(errc::invalid_argument),
+                                            "EVIO_BACKEND must be epoll, io_uring, iocp or automatic");
+            }
+        }
+        open(want, opts);
+    }
+
+    reactor(const reactor&) = delete;
+    reactor& operator=(const reactor&) = delete;
+
+    /// Cancels every pending operation, waits until the kernel released its buffers, then
+    /// destroys the coroutines still owned through `spawn` without resuming them (their
+    /// destructors run, closing their sockets). See docs/architecture.md, "Destruction".
+    /// Preconditions: no socket or listener of this reactor outlives it
+    /// (contract `reactor.outlived_by_handle`).
+    ~reactor() { destroy(); }
+
+    /// The backend this reactor runs on (never `automatic`).
+    backend_kind backend() const noexcept { return kind_; }
+    /// Why `automatic` did not pick io_uring (empty when it did or was not asked to).
+    const std::string& fallback_reason() const noexcept { return fallback_reason_; }
+
+    /// True when `kind` can run here; `why` receives the reason when it cannot.
+    static bool is_available(backend_kind kind, std::string* why = nullptr) {
+        try {
+            reactor r{reactor_options{kind, 64, false}};
+            return true;
+        } catch (const std::exception& e) {
+            if (why) *why = e.what();
+            return false;
+        }
+    }
+
+    /// Runs until no spawned task, pending operation, timer or posted function remains, or until
+    /// `stop()`. Rethrows the first exception that escaped a spawned task.
+    /// Preconditions: not called from inside this reactor's run (contract `reactor.reentrant_run`).
+    void run() {
+        enter();
+        while (!core_.stop_requested.load(std::memory_order_acquire) && has_work()) turn(-1);
+        leave();
+        core_.stop_requested.store(false, std::memory_order_release);
+        rethrow_spawned();
+    }
+
+    /// One turn: waits (up to `timeout`, or until something completes) and runs what is ready.
+    void run_once(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) {
+        enter();
+        turn(static_cast<int>(timeout.count() < 0 ? -1 : timeout.count()));
+        leave();
+        rethrow_spawned();
+    }
+
+    /// A zero-timeout turn: runs whatever is ready now, never blocks.
+    void poll() { run_once(std::chrono::milliseconds(0)); }
+
+    /// Makes `run()` return promptly; safe from any thread and from inside the loop. Suspended
+    /// tasks stay suspended; a later `run()` continues them.
+    void stop() noexcept {
+        core_.stop_requested.store(true, std::memory_order_release);
+        wake();
+    }
+    /// True between `stop()` and the return of `run()`.
+    bool stopped() const noexcept { return core_.stop_requested.load(std::memory_order_acquire); }
+
+    /// Queues `fn` to run on the reactor's thread in its next turn; safe from any thread; wakes
+    /// a blocked reactor.
+    void post(std::function<void()> fn) {
+        {
+            std::lock_guard lock(core_.post_mutex);
+            core_.posted.push_back(std::move(fn));
+            core_.has_posted.store(true, std::memory_order_release);
+        }
+        wake();
+    }
+
+    /// Identifies this reactor in tokens (owner id).
+    std::uint32_t id() const noexcept { return core_.table.owner(); }
+
+    // ---- below: the interface the awaitables use; stable but not for application code ----
+
+    /// Registers `h` (a socket) and returns its token. Errors: the backend's registration error.
+    result<token> register_handle(detail::native_handle h) {
+        const token t = core_.table.allocate(h);
+        const std::error_code ec = with_room([&](auto& r) { return r.add(t, h); });
+        if (ec) {
+            release(t);
+            return ec;
+        }
+        return t;
+    }
+
+    /// Deregisters `t` (DESIGN.md §2, four steps) and, when `close` is true, closes its handle.
+    /// Every operation still waiting on `t` resumes once, later, with `operation_canceled`.
+    /// Preconditions: `t` is live and registered here (contracts `deregister.twice`,
+    /// `deregister.stale`, `deregister.foreign`).
+    void deregister(token t, bool close = true) {
+        detail::slot& s = core_.table.begin_deregister(t);
+        if constexpr (EVIO_CONTRACTS >= 2) core_.table.snapshot_all(core_.audit_before);
+        const detail::native_handle h = s.handle;
+        with_room([&](auto& r) { r.cancel_all(s); });
+        if (core_.table.at(t.index).in_flight == 0) core_.table.finish_deregister(t.index);
+        // Contract: deregistering one token must not change what any other token waits for.
+        EVIO_CONTRACT(2, "isolation.neighbour_changed",
+                      core_.table.neighbours_unchanged(core_.audit_before, t.index));
+        if (close) detail::close_native(h);
+        if (!core_.backoff_listeners.empty()) core_.backoff_release = true; // an fd came free
+    }
+
+    /// Starts `op` on its token. True: the waiter stays suspended and is resumed later.
+    bool start(detail::operation& op) {
+        detail::slot& s = core_.table.checked(op.tok);
+        return with_room([&](auto& r) { return r.start(op, s); });
+    }
+
+    /// Arms a timer node; its waiter resumes once the deadline passed.
+    void add_timer(detail::timer_node& t) { core_.timers.push(&t); }
+    /// Disarms a timer node (no effect when it already fired).
+    void cancel_timer(detail::timer_node& t) noexcept { core_.timers.remove(&t); }
+
+    /// Queues a coroutine to resume in this turn (spawn, yields).
+    void schedule(std::coroutine_handle<> h) { core_.ready.push_back(h); }
+
+    detail::reactor_core& core() noexcept { return core_; }
+
+private:
+    void open(backend_kind want, const reactor_options& opts) {
+#if EVIO_PLATFORM_WINDOWS
+        if (want == backend_kind::automatic) want = backend_kind::iocp;
+        if (want != backend_kind::iocp)
+            throw std::system_error(make_error_code(errc::backend_unavailable),
+                                    std::string("backend ") + to_string(want) +
+                                        " is not available on Windows");
+        iocp_.emplace(core_);
+        kind_ = backend_kind::iocp;
+#else
+        if (want == backend_kind::iocp)
+            throw std::system_error(make_error_code(errc::backend_unavailable),
+                                    "backend iocp is only available on Windows");
+        if (want == backend_kind::io_uring || want == backend_kind::automatic) {
+#if EVIO_HAS_URING
+            try {
+                uring_.emplace(core_, opts.uring_entries);
+                kind_ = backend_kind::io_uring;
+                return;
+            } catch (const std::system_error& e) {
+                if (want == backend_kind::io_uring) throw;
+                fallback_reason_ = e.what();
+            }
+#else
+            if (want == backend_kind::io_uring)
+                throw std::system_error(make_error_code(errc::backend_unavailable),
+                                        "io_uring: evio was built without liburing (EVIO_NO_URING)");
+            fallback_reason_ = "built without liburing";
+#endif
+        }
+        epoll_.emplace(core_);
+        kind_ = backend_kind::epoll;
+#endif
+        (void)opts;
+    }
+
+    void wake() noexcept {
+        with_room([](auto& r) { r.wake(); });
+    }
+
+    void release(token t) {
+        core_.table.begin_deregister(t);
+        core_.table.finish_deregister(t.index);
+    }
+
+    void enter() {
+        // Contract: a nested run would resume coroutines that are already running.
+        EVIO_CONTRACT(1, "reactor.reentrant_run", !core_.running);
+        core_.running = true;
+    }
+    void leave() noexcept { core_.running = false; }
+
+    void rethrow_spawned() {
+        if (core_.spawned_exception) std::rethrow_exception(std::exchange(core_.spawned_exception, {}));
+    }
+
+    bool has_work() const noexcept {
+        return core_.spawned != 0 || core_.pending_ops != 0 || !core_.ready.empty() ||
+               !core_.timers.empty() || core_.has_posted.load(std::memory_order_acquire);
+    }
+
+    /// Milliseconds until `tp`, rounded up so a wait never ends before a deadline.
+    static int ms_until(detail::clock::time_point tp, detail::clock::time_point now) noexcept {
+        if (tp <= now) return 0;
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(tp - now).count();
+        const auto ms = (ns + 999'999) / 1'000'000;
+        return ms > 3'600'000 ? 3'600'000 : static_cast<int>(ms);
+    }
+
+    /// One loop turn: wait for completions (resumed inline), timers, back-off, posts, then the
+    /// coroutines queued for this turn.
+    void turn(int timeout_ms) {
+        ++core_.turn;
+        if (!core_.ready.empty() || core_.has_posted.load(std::memory_order_acquire) ||
+            core_.backoff_release || core_.stop_requested.load(std::memory_order_relaxed))
+            timeout_ms = 0;
+        if (timeout_ms != 0 && (!core_.timers.empty() || !core_.backoff_listeners.empty())) {
+            const auto now = detail::clock::now();
+            if (const detail::timer_node* t = core_.timers.top()) {
+                const int ms = ms_until(t->deadline, now);
+                if (timeout_ms < 0 || ms < timeout_ms) timeout_ms = ms;
+            }
+            if (!core_.backoff_listeners.empty()) {
+                const int ms = ms_until(core_.backoff_deadline, now);
+                if (timeout_ms < 0 || ms < timeout_ms) timeout_ms = ms;
+            }
+        }
+        with_room([&](auto& r) { r.wait(timeout_ms); });
+        fire_timers();
+        release_backoff();
+        run_posted();
+        drain_ready();
+    }
+
+    void fire_timers() {
+        if (core_.timers.empty()) return;
+        const auto now = detail::clock::now();
+        while (detail::timer_node* t = core_.timers.top()) {
+            if (t->deadline > now) break;
+            core_.timers.remove(t);
+            t->waiter.resume();
+        }
+    }
+
+    void release_backoff() {
+        if (core_.backoff_listeners.empty()) return;
+        if (!core_.backoff_release && detail::clock::now() < core_.backoff_deadline) return;
+        core_.backoff_release = false;
+        auto listeners = std::move(core_.backoff_listeners);
+        core_.backoff_listeners.clear();
+        for (const token t : listeners) {
+            if (detail::slot* s = core_.table.find(t)) {
+                s->accept_backoff = false;
+                with_room([&](auto& r) { r.retry(t, detail::direction::read); });
+            }
+        }
+    }
+
+    void run_posted() {
+        if (!core_.has_posted.load(std::memory_order_acquire)) return;
+        {
+            std::lock_guard lock(core_.post_mutex);
+            core_.posted_running.swap(core_.posted);
+            core_.has_posted.store(false, std::memory_order_release);
+        }
+        for (auto& fn : core_.posted_running) fn();
+        core_.posted_running.clear();
+    }
+
+    void drain_ready() {
+        if (core_.ready.empty()) return;
+        core_.draining.swap(core_.ready);
+        for (std::size_t i = 0; i < core_.draining.size(); ++i) core_.draining[i].resume();
+        core_.draining.clear();
+    }
+
+    void destroy() noexcept;
+
+    detail::reactor_core core_;
+    backend_kind kind_ = backend_kind::automatic;
+    std::string fallback_reason_;
+#if EVIO_HAS_URING
+    std::optional<detail::uring_reactor> uring_;
+#endif
+#if EVIO_HAS_EPOLL
+    std::optional<detail::epoll_reactor> epoll_;
+#endif
+#if EVIO_HAS_IOCP
+    std::optional<detail::iocp_reactor> iocp_;
+#endif
+};
+
+inline void reactor::destroy() noexcept {
+    core_.destroying = true;
+    core_.running = true;
+    // 1. The kernel gives back every buffer (uring/iocp cancel and wait; epoll holds none).
+    with_room([](auto& r) { r.drain_for_destroy(); });
+    // 2. No waiter will be resumed: detach parked ops, timers and queued resumptions.
+    core_.table.for_each_live([](std::uint32_t, detail::slot& s) {
+        s.queue[0] = {};
+        s.queue[1] = {};
+        s.in_flight = 0;
+        s.interest = detail::interest_none;
+    });
+    core_.pending_ops = 0;
+    core_.timers.disarm_all();
+    core_.ready.clear();
+    // 3. Destroy the spawned coroutines; their sockets deregister and close as frames unwind.
+    while (core_.spawned_list.next != &core_.spawned_list) core_.spawned_list.next->frame.destroy();
+    core_.ready.clear();
+    core_.table.for_each_live([this](std::uint32_t i, detail::slot& s) {
+        if (s.state == detail::slot_state::deregistering) core_.table.finish_deregister(i);
+    });
+    // Contract: a socket that outlives its reactor would later deregister from freed memory.
+    EVIO_CONTRACT(1, "reactor.outlived_by_handle", core_.table.live() == 0);
+    core_.running = false;
+}
+
+} // namespace evio

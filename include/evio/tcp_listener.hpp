@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// evio::tcp_listener: a listening TCP socket; each co_await accept() yields one connection.
+#pragma once
+
+#include <evio/detail/io_op.hpp>
+#include <evio/detail/socket.hpp>
+#include <evio/endpoint.hpp>
+#include <evio/reactor.hpp>
+#include <evio/result.hpp>
+#include <evio/tcp_stream.hpp>
+
+#include <utility>
+
+namespace evio {
+
+/// Awaitable of `tcp_listener::accept`: result<tcp_stream>.
+class accept_op : public detail::io_awaiter {
+public:
+    accept_op(reactor* r, token t, std::uint8_t family) noexcept
+        : io_awaiter(r, t, detail::op_kind::accept) {
+        op_.family = family;
+    }
+    ~accept_op() {
+        // A connection accepted but never handed out (the frame died first) is closed.
+        if (op_.accepted != detail::invalid_handle) detail::close_native(op_.accepted);
+    }
+    result<tcp_stream> await_resume() {
+        if (op_.error) return error();
+        const detail::native_handle h = std::exchange(op_.accepted, detail::invalid_handle);
+        auto t = r_->register_handle(h);
+        if (!t) {
+            detail::close_native(h);
+            return t.error();
+        }
+        return tcp_stream(*r_, h, *t);
+    }
+};
+
+/// A listening socket registered with one reactor. Move-only; closing it cancels pending accepts.
+class tcp_listener {
+public:
+    tcp_listener() noexcept = default;
+    tcp_listener(tcp_listener&& o) noexcept
+        : r_(std::exchange(o.r_, nullptr)), h_(std::exchange(o.h_, detail::invalid_handle)),
+          t_(std::exchange(o.t_, token{})), family_(o.family_) {}
+    tcp_listener& operator=(tcp_listener&& o) noexcept {
+        if (this != &o) {
+            close();
+            r_ = std::exchange(o.r_, nullptr);
+            h_ = std::exchange(o.h_, detail::invalid_handle);
+            t_ = std::exchange(o.t_, token{});
+            family_ = o.family_;
+        }
+        return *this;
+    }
+    tcp_listener(const tcp_listener&) = delete;
+    tcp_listener& operator=(const tcp_listener&) = delete;
+    ~tcp_listener() { close(); }
+
+    /// Binds and listens on `ep` (port 0 picks a free port; see local_endpoint()).
+    /// Errors: address_in_use, address_not_available, permission_denied, too_many_open_files.
+    static result<tcp_listener> bind(reactor& r, const endpoint& ep, int backlog = 1024) {
+        auto fd = detail::open_listener(ep, backlog);
+        if (!fd) return fd.error();
+        auto t = r.register_handle(*fd);
+        if (!t) {
+            detail::close_native(*fd);
+            return t.error();
+        }
+        r.core().table.at(t->index).listener = true;
+        tcp_listener l;
+        l.r_ = &r;
+        l.h_ = *fd;
+        l.t_ = *t;
+        l.family_ = ep.is_v4() ? 4 : 6;
+        return l;
+    }
+
+    /// Waits for one connection. Errors: too_many_open_files (the next accept then waits until
+    /// a descriptor is free or a short back-off passed, so a retry loop does not spin),
+    /// operation_canceled (closed meanwhile), closed.
+    [[nodiscard]] accept_op accept() noexcept { return {r_, t_, family_}; }
+
+    /// The bound address (with the real port when bound to port 0).
+    result<endpoint> local_endpoint() const noexcept {
+        if (!is_open()) return errc::closed;
+        return detail::local_endpoint_of(h_);
+    }
+
+    /// Deregisters and closes; pending accepts resume with operation_canceled. Idempotent.
+    void close() noexcept {
+        if (r_ && t_.valid()) r_->deregister(t_);
+        r_ = nullptr;
+        h_ = detail::invalid_handle;
+        t_ = token{};
+    }
+    bool is_open() const noexcept { return r_ != nullptr && t_.valid(); }
+
+    detail::native_handle native_handle() const noexcept { return h_; }
+    token native_token() const noexcept { return t_; }
+    reactor* owner() const noexcept { return r_; }
+
+private:
+    reactor* r_ = nullptr;
+    detail::native_handle h_ = detail::invalid_handle;
+    token t_{};
+    std::uint8_t family_ = 4;
+};
+
+} // namespace evio

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+// evio::tcp_stream: a connected TCP socket with awaitable reads and writes.
+#pragma once
+
+#include <evio/detail/io_op.hpp>
+#include <evio/detail/socket.hpp>
+#include <evio/endpoint.hpp>
+#include <evio/reactor.hpp>
+#include <evio/result.hpp>
+
+#include <cstddef>
+#include <span>
+#include <utility>
+
+namespace evio {
+
+class tcp_stream;
+
+/// Awaitable of `tcp_stream::read_some`: result<size_t>, 0 at end of stream.
+class read_some_op : public detail::io_awaiter {
+public:
+    read_some_op(reactor* r, token t, std::span<std::byte> buf) noexcept
+        : io_awaiter(r, t, detail::op_kind::recv) {
+        op_.buf = buf.data();
+        op_.len = buf.size();
+    }
+    result<std::size_t> await_resume() const noexcept {
+        if (op_.error) return error();
+        return op_.done;
+    }
+};
+
+/// Awaitable of `tcp_stream::write_some`: result<size_t>.
+class write_some_op : public detail::io_awaiter {
+public:
+    write_some_op(reactor* r, token t, std::span<const std::byte> buf) noexcept
+        : io_awaiter(r, t, detail::op_kind::send) {
+        op_.buf = const_cast<std::byte*>(buf.data()); // never written through for sends
+        op_.len = buf.size();
+    }
+    result<std::size_t> await_resume() const noexcept {
+        if (op_.error) return error();
+        return op_.done;
+    }
+};
+
+/// Awaitable of `tcp_stream::read_exact`: fills the whole buffer or fails; `transferred()` tells
+/// how much arrived before a failure.
+class read_exact_op : public detail::io_awaiter {
+public:
+    read_exact_op(reactor* r, token t, std::span<std::byte> buf) noexcept
+        : io_awaiter(r, t, detail::op_kind::recv) {
+        op_.buf = buf.data();
+        op_.len = buf.size();
+        op_.all = true;
+    }
+    bool await_ready() const noexcept { return op_.len == 0; }
+    result<void> await_resume() const noexcept {
+        if (op_.error) return error();
+        return {};
+    }
+};
+
+/// Awaitable of `tcp_stream::write_all`: writes the whole buffer or fails; bytes of concurrent
+/// write_all calls on one stream never interleave. `transferred()` tells how much was sent.
+class write_all_op : public detail::io_awaiter {
+public:
+    write_all_op(reactor* r, token t, std::span<const std::byte> buf) noexcept
+        : io_awaiter(r, t, detail::op_kind::send) {
+        op_.buf = const_cast<std::byte*>(buf.data()); // never written through for sends
+        op_.len = buf.size();
+        op_.all = true;
+    }
+    bool await_ready() const noexcept { return op_.len == 0; }
+    result<void> await_resume() const noexcept {
+        if (op_.error) return error();
+        return {};
+    }
+};
+
+/// Awaitable of `tcp_stream::connect`: result<tcp_stream>.
+class connect_op : public detail::io_awaiter {
+public:
+    connect_op(reactor& r, const endpoint& ep) noexcept
+        : io_awaiter(&r, token{}, detail::op_kind::connect), ep_(ep) {}
+    ~connect_op() {
+        if (owned_) r_->deregister(op_.tok); // the frame died before the result was taken
+    }
+
+    bool await_suspend(std::coroutine_handle<> h) {
+        op_.waiter = h;
+        auto fd = detail::open_tcp_socket(ep_);
+        if (!fd) {
+            early_ = fd.error();
+            return false;
+        }
+        auto t = r_->register_handle(*fd);
+        if (!t) {
+            detail::close_native(*fd);
+            early_ = t.error();
+            return false;
+        }
+        fd_ = *fd;
+        owned_ = true;
+        op_.tok = *t;
+        op_.family = ep_.is_v4() ? 4 : 6;
+        op_.addr_len = static_cast<std::uint32_t>(detail::to_sockaddr(ep_, op_.addr));
+        return r_->start(op_);
+    }
+
+    inline result<tcp_stream> await_resume();
+
+private:
+    endpoint ep_;
+    std::error_code early_{};
+    detail::native_handle fd_ = detail::invalid_handle;
+    bool owned_ = false;
+};
+
+/// A connected TCP socket registered with one reactor. Move-only; closing (or destroying) it
+/// deregisters it: operations still pending on it resume with `errc::operation_canceled`.
+class tcp_stream {
+public:
+    /// A closed stream; every operation on it fails with `errc::closed`.
+    tcp_stream() noexcept = default;
+    /// Adopts a registered socket. Preconditions: `t` names `h` in `r`.
+    tcp_stream(reactor& r, detail::native_handle h, token t) noexcept : r_(&r), h_(h), t_(t) {}
+    tcp_stream(tcp_stream&& o) noexcept
+        : r_(std::exchange(o.r_, nullptr)), h_(std::exchange(o.h_, detail::invalid_handle)),
+          t_(std::exchange(o.t_, token{})) {}
+    tcp_stream& operator=(tcp_stream&& o) noexcept {
+        if (this != &o) {
+            close();
+            r_ = std::exchange(o.r_, nullptr);
+            h_ = std::exchange(o.h_, detail::invalid_handle);
+            t_ = std::exchange(o.t_, token{});
+        }
+        return *this;
+    }
+    tcp_stream(const tcp_stream&) = delete;
+    tcp_stream& operator=(const tcp_stream&) = delete;
+    ~tcp_stream() { close(); }
+
+    /// Connects to `ep`. Returns: the connected stream.
+    /// Errors: connection_refused, timed_out, network_unreachable, too_many_open_files, ...
+    [[nodiscard]] static connect_op connect(reactor& r, const endpoint& ep) noexcept {
+        return connect_op(r, ep);
+    }
+
+    /// Reads what is available, at most `buf.size()` bytes. Returns: the byte count; 0 means the
+    /// peer closed its side (or `buf` is empty). Errors: connection_reset, operation_canceled
+    /// (closed meanwhile), closed.
+    [[nodiscard]] read_some_op read_some(std::span<std::byte> buf) noexcept {
+        return {r_, t_, buf};
+    }
+    /// Writes at most `buf.size()` bytes. Returns: the byte count written.
+    /// Errors: broken_pipe (never SIGPIPE), connection_reset, operation_canceled, closed.
+    [[nodiscard]] write_some_op write_some(std::span<const std::byte> buf) noexcept {
+        return {r_, t_, buf};
+    }
+    /// Reads exactly `buf.size()` bytes. Errors: eof when the peer closes first, and those of
+    /// read_some.
+    [[nodiscard]] read_exact_op read_exact(std::span<std::byte> buf) noexcept {
+        return {r_, t_, buf};
+    }
+    /// Writes all of `buf`. Errors: those of write_some.
+    [[nodiscard]] write_all_op write_all(std::span<const std::byte> buf) noexcept {
+        return {r_, t_, buf};
+    }
+
+    /// Sends FIN: the peer reads end of stream; this side can still read.
+    result<void> shutdown_send() noexcept {
+        if (!is_open()) return errc::closed;
+        return detail::shutdown_send(h_);
+    }
+    /// Deregisters and closes the socket; pending operations resume with operation_canceled.
+    /// Idempotent.
+    void close() noexcept {
+        if (r_ && t_.valid()) r_->deregister(t_);
+        r_ = nullptr;
+        h_ = detail::invalid_handle;
+        t_ = token{};
+    }
+    /// True until close() or a move-from.
+    bool is_open() const noexcept { return r_ != nullptr && t_.valid(); }
+
+    result<endpoint> local_endpoint() const noexcept {
+        if (!is_open()) return errc::closed;
+        return detail::local_endpoint_of(h_);
+    }
+    result<endpoint> remote_endpoint() const noexcept {
+        if (!is_open()) return errc::closed;
+        return detail::remote_endpoint_of(h_);
+    }
+    /// Enables or disables Nagle's algorithm (TCP_NODELAY).
+    result<void> set_nodelay(bool on) noexcept {
+        if (!is_open()) return errc::closed;
+        return detail::set_nodelay(h_, on);
+    }
+
+    /// The OS socket (fd or SOCKET); owned by the stream.
+    detail::native_handle native_handle() const noexcept { return h_; }
+    /// The registration in the reactor.
+    token native_token() const noexcept { return t_; }
+    reactor* owner() const noexcept { return r_; }
+
+private:
+    reactor* r_ = nullptr;
+    detail::native_handle h_ = detail::invalid_handle;
+    token t_{};
+};
+
+inline result<tcp_stream> connect_op::await_resume() {
+    if (early_) return early_;
+    if (op_.error) {
+        const auto ec = error();
+        owned_ = false;
+        r_->deregister(op_.tok);
+        return ec;
+    }
+    owned_ = false;
+    return tcp_stream(*r_, fd_, op_.tok);
+}
+
+} // namespace evio
