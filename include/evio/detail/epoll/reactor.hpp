@@ -22,6 +22,7 @@
 #include <evio/detail/operation.hpp>
 #include <evio/detail/posix/socket.hpp>
 #include <evio/detail/reactor_core.hpp>
+#include <evio/detail/room.hpp>
 #include <evio/detail/syscall.hpp>
 
 #include <cerrno>
@@ -253,6 +254,8 @@ private:
     std::atomic<bool> woken_{false};
     epoll_event events_[max_events];
 };
+
+static_assert(room<epoll_reactor>);
 
 } // namespace evio::detail
 

@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: MIT
+// Room io_uring: the completion backend on Linux, through liburing.
+//
+// Room notes
+// - What the OS gives: completions. recv/send/accept/connect go to the kernel as SQEs
+//   (io_uring_prep_recv(3) ...); one io_uring_submit_and_wait_timeout(3) per loop turn.
+// - user_data = {index:32, generation:24, tag:8}; tag is the direction (one op per token and
+//   direction is in the kernel at a time: sends on a socket never reorder), or cancel/wake.
+// - Setup: SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL when the kernel has them (6.1+), else
+//   COOP_TASKRUN, else none; the ring starts R_DISABLED and is enabled by the thread that first
+//   runs it (io_uring_register(2) IORING_REGISTER_ENABLE_RINGS), so the issuer is the runner.
+// - Deregistration: IORING_OP_ASYNC_CANCEL by this token's user_data, never by fd (a dup'ed fd
+//   under another token is untouched); each cancelled op resumes after its own CQE; the slot is
+//   freed when its in-flight count reaches zero. A CQE for a freed slot is a contract violation.
+// - Quirks: -EAGAIN/-EINTR in a CQE are resubmitted; a full SQ is flushed, and what still does
+//   not fit waits in a backlog for the next turn (io_uring_get_sqe(3) may return NULL).
+#pragma once
+
+#include <evio/detail/platform.hpp>
+
+#if EVIO_HAS_URING
+
+#include <evio/detail/operation.hpp>
+#include <evio/detail/posix/socket.hpp>
+#include <evio/detail/reactor_core.hpp>
+#include <evio/detail/room.hpp>
+#include <evio/detail/syscall.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <liburing.h>
+#include <string>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <system_error>
+#include <unistd.h>
+#include <vector>
+
+namespace evio::detail {
+
+class uring_reactor {
+public:
+    static constexpr const char* name = "io_uring";
+
+    /// Sets up the ring and probes every opcode evio uses.
+    /// Errors: throws std::system_error naming the failed step (e.g. "io_uring_setup: Operation
+    /// not permitted (blocked by seccomp?)").
+    uring_reactor(reactor_core& core, unsigned entries) : core_(core) {
+        if (entries < 8) entries = 8;
+        int err = 0;
+        if (fault_injected(sys::uring_setup, &err)) fail("io_uring_setup", err);
+        const unsigned flag_sets[] = {
+            IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL |
+                IORING_SETUP_R_DISABLED,
+            IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL, 0u};
+        int rc = -EINVAL;
+        for (const unsigned flags : flag_sets) {
+            io_uring_params p{};
+            p.flags = flags | IORING_SETUP_CQSIZE;
+            p.cq_entries = entries * 4; // headroom: completions of a turn rarely overflow
+            rc = io_uring_queue_init_params(entries, &ring_, &p);
+            if (rc == 0) {
+                flags_ = flags;
+                features_ = p.features;
+                break;
+            }
+            if (rc != -EINVAL) break; // EPERM/ENOSYS/ENOMEM: no flag set will help
+        }
+        if (rc != 0) fail("io_uring_setup", -rc);
+        if (!(features_ & IORING_FEAT_NODROP)) {
+            io_uring_queue_exit(&ring_);
+            fail("io_uring feature NODROP (kernel >= 5.5)", ENOSYS);
+        }
+        probe_opcodes();
+        if (!(flags_ & IORING_SETUP_R_DISABLED)) enabled_ = true;
+        evfd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (evfd_ < 0) {
+            const int e = errno;
+            io_uring_queue_exit(&ring_);
+            fail("eventfd", e);
+        }
+    }
+    uring_reactor(const uring_reactor&) = delete;
+    uring_reactor& operator=(const uring_reactor&) = delete;
+    ~uring_reactor() {
+        io_uring_queue_exit(&ring_);
+        ::close(evfd_);
+    }
+
+    /// Sockets need no registration with the ring: the token is all a CQE needs.
+    std::error_code add(token, native_handle) noexcept { return {}; }
+
+    bool start(operation& op, slot& s) {
+        const direction d = direction_of(op.kind);
+        op_queue& q = s.q(d);
+        const bool idle = q.empty();
+        q.push(&op);
+        s.interest |= interest_of(d);
+        ++core_.pending_ops;
+        if (idle && !(op.kind == op_kind::accept && s.accept_backoff)) submit(op, s);
+        return true;
+    }
+
+    /// Deregistration steps 2-3 for this token only: cancel what the kernel holds by user_data,
+    /// resume the never-submitted ops with ECANCELED now.
+    void cancel_all(slot& s) {
+        for (int di = 0; di < 2; ++di) {
+            op_queue& q = s.queue[di];
+            operation* head = q.head;
+            operation* kept = nullptr;
+            if (head && head->in_kernel) {
+                kept = q.pop();
+                push_cancel(encode(kept->tok, static_cast<direction>(di)));
+            }
+            while (operation* op = q.pop()) {
+                op->error = ECANCELED;
+                --core_.pending_ops;
+                core_.complete_later(*op);
+            }
+            if (kept) q.push(kept);
+        }
+        s.interest = interest_none;
+    }
+
+    void retry(token t, direction d) {
+        slot* s = core_.table.find(t);
+        if (!s) return;
+        operation* head = s->q(d).head;
+        if (head && !head->in_kernel) submit(*head, *s);
+    }
+
+    /// Submits what is queued and waits up to `timeout_ms` (-1: forever) for completions, then
+    /// dispatches the batch, resuming waiters inline.
+    void wait(int timeout_ms) {
+        enable();
+        flush_backlog();
+        arm_wake();
+        io_uring_cqe* cqe = nullptr;
+        int rc;
+        if (timeout_ms == 0) {
+            rc = EVIO_SYSCALL(uring_submit, -EAGAIN, io_uring_submit(&ring_));
+        } else if (timeout_ms < 0) {
+            rc = EVIO_SYSCALL(uring_submit, -EAGAIN,
+                              io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr));
+        } else {
+            __kernel_timespec ts{};
+            ts.tv_sec = timeout_ms / 1000;
+            ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1'000'000;
+            rc = EVIO_SYSCALL(uring_submit, -EAGAIN,
+                              io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr));
+        }
+        (void)rc; // -ETIME, -EINTR, -EBUSY, -EAGAIN: reap what is there, resubmit next turn
+        reap();
+    }
+
+    void wake() noexcept {
+        if (woken_.exchange(true, std::memory_order_acq_rel)) return;
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto r = ::write(evfd_, &one, sizeof one);
+    }
+
+    /// Reactor destruction: cancel everything the kernel holds and wait for every CQE, so no
+    /// buffer in a coroutine frame is written after the frame is destroyed.
+    void drain_for_destroy() noexcept {
+        enable();
+        core_.destroying = true;
+        std::size_t held = 0;
+        core_.table.for_each_live([&](std::uint32_t, slot& s) {
+            for (int di = 0; di < 2; ++di) {
+                operation* head = s.queue[di].head;
+                if (head && head->in_kernel) {
+                    push_cancel(encode(head->tok, static_cast<direction>(di)));
+                    ++held;
+                }
+            }
+        });
+        if (wake_armed_) {
+            push_cancel(wake_tag);
+            ++held;
+        }
+        flush_backlog();
+        while (in_kernel_ > 0 || wake_armed_) {
+            io_uring_cqe* cqe = nullptr;
+            io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
+            reap();
+            flush_backlog();
+        }
+        (void)held;
+    }
+
+    unsigned setup_flags() const noexcept { return flags_; }
+
+private:
+    static constexpr std::uint64_t tag_shift = 56;
+    static constexpr std::uint64_t tag_cancel = 2;
+    static constexpr std::uint64_t tag_wake = 3;
+    static constexpr std::uint64_t wake_tag = tag_wake << tag_shift;
+
+    [[noreturn]] static void fail(const char* what, int err) {
+        std::string msg = what;
+        if (err == EPERM || err == EACCES)
+            msg += " (blocked by seccomp or kernel.io_uring_disabled? see docs/backends.md)";
+        throw std::system_error(std::error_code(err, std::system_category()), msg);
+    }
+
+    void probe_opcodes() {
+        int err = 0;
+        if (fault_injected(sys::uring_probe, &err)) {
+            io_uring_queue_exit(&ring_);
+            fail("io_uring probe", err);
+        }
+        io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+        if (!probe) {
+            io_uring_queue_exit(&ring_);
+            fail("io_uring probe (IORING_REGISTER_PROBE, kernel >= 5.6)", ENOSYS);
+        }
+        const struct {
+            int op;
+            const char* name;
+        } needed[] = {{IORING_OP_ACCEPT, "IORING_OP_ACCEPT"},
+                      {IORING_OP_CONNECT, "IORING_OP_CONNECT"},
+                      {IORING_OP_RECV, "IORING_OP_RECV"},
+                      {IORING_OP_SEND, "IORING_OP_SEND"},
+                      {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
+                      {IORING_OP_READ, "IORING_OP_READ"}};
+        for (const auto& n : needed) {
+            if (!io_uring_opcode_supported(probe, n.op)) {
+                io_uring_free_probe(probe);
+                io_uring_queue_exit(&ring_);
+                fail((std::string("io_uring probe: opcode ") + n.name + " unsupported").c_str(),
+                     ENOSYS);
+            }
+        }
+        io_uring_free_probe(probe);
+    }
+
+    void enable() noexcept {
+        if (enabled_) return;
+        enabled_ = true;
+        // liburing 2.3 declares io_uring_enable_rings but does not export it: call the register op.
+        (void)::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS,
+                        nullptr, 0);
+    }
+
+    static std::uint64_t encode(token t, direction d) noexcept {
+        return static_cast<std::uint64_t>(t.index) |
+               (static_cast<std::uint64_t>(t.generation & 0xffffffu) << 32) |
+               (static_cast<std::uint64_t>(d) << tag_shift);
+    }
+
+    io_uring_sqe* get_sqe() noexcept {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        if (!sqe) {
+            enable();
+            (void)io_uring_submit(&ring_);
+            sqe = io_uring_get_sqe(&ring_);
+        }
+        return sqe;
+    }
+
+    /// Hands the head op of its direction to the kernel (or to the backlog if the SQ is full).
+    void submit(operation& op, slot& s) {
+        io_uring_sqe* sqe = get_sqe();
+        if (!sqe) {
+            backlog_.push_back({encode(op.tok, direction_of(op.kind)), false});
+            return;
+        }
+        prep(sqe, op, s.handle);
+        op.in_kernel = true;
+        ++s.in_flight;
+        ++in_kernel_;
+    }
+
+    static void prep(io_uring_sqe* sqe, operation& op, int fd) noexcept {
+        switch (op.kind) {
+        case op_kind::recv: io_uring_prep_recv(sqe, fd, op.buf + op.done, op.len - op.done, 0); break;
+        case op_kind::send:
+            io_uring_prep_send(sqe, fd, op.buf + op.done, op.len - op.done, MSG_NOSIGNAL);
+            break;
+        case op_kind::accept:
+            io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            break;
+        case op_kind::connect:
+            io_uring_prep_connect(sqe, fd, reinterpret_cast<const sockaddr*>(op.addr), op.addr_len);
+            break;
+        }
+        io_uring_sqe_set_data64(sqe, encode(op.tok, direction_of(op.kind)));
+    }
+
+    void push_cancel(std::uint64_t target) {
+        io_uring_sqe* sqe = get_sqe();
+        if (!sqe) {
+            backlog_.push_back({target, true});
+            return;
+        }
+        io_uring_prep_cancel64(sqe, target, 0);
+        io_uring_sqe_set_data64(sqe, tag_cancel << tag_shift);
+    }
+
+    void flush_backlog() {
+        if (backlog_.empty()) return;
+        auto pending = std::move(backlog_);
+        backlog_.clear();
+        for (const auto& b : pending) {
+            if (b.cancel) {
+                push_cancel(b.user_data);
+                continue;
+            }
+            const auto index = static_cast<std::uint32_t>(b.user_data);
+            const auto d = static_cast<direction>(b.user_data >> tag_shift);
+            slot& s = core_.table.at(index);
+            operation* head = s.q(d).head;
+            if (s.state == slot_state::registered && head && !head->in_kernel) submit(*head, s);
+        }
+    }
+
+    void arm_wake() {
+        if (wake_armed_ || core_.destroying) return;
+        io_uring_sqe* sqe = get_sqe();
+        if (!sqe) return; // next turn
+        io_uring_prep_read(sqe, evfd_, &wake_buf_, sizeof wake_buf_, 0);
+        io_uring_sqe_set_data64(sqe, wake_tag);
+        wake_armed_ = true;
+    }
+
+    void reap() {
+        for (;;) {
+            io_uring_cqe* cqes[64];
+            const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, 64);
+            if (n == 0) return;
+            struct done_cqe {
+                std::uint64_t user_data;
+                int res;
+            } batch[64];
+            for (unsigned i = 0; i < n; ++i) batch[i] = {cqes[i]->user_data, cqes[i]->res};
+            io_uring_cq_advance(&ring_, n); // copy first: handlers may submit and reap again
+            for (unsigned i = 0; i < n; ++i) dispatch(batch[i].user_data, batch[i].res);
+        }
+    }
+
+    void dispatch(std::uint64_t ud, int res) {
+        const auto tag = ud >> tag_shift;
+        if (tag == tag_cancel) return;
+        if (tag == tag_wake) {
+            wake_armed_ = false;
+            woken_.store(false, std::memory_order_release);
+            return;
+        }
+        const auto index = static_cast<std::uint32_t>(ud);
+        const auto gen24 = static_cast<std::uint32_t>(ud >> 32) & 0xffffffu;
+        const direction d = static_cast<direction>(tag);
+        slot* sp = index < core_.table.capacity() ? &core_.table.at(index) : nullptr;
+        // Contract: a CQE for a slot that was freed means a buffer was released too early.
+        EVIO_CONTRACT(1, "completion.after_free",
+                      sp && sp->state != slot_state::free && (sp->generation & 0xffffffu) == gen24 &&
+                          sp->in_flight > 0 && sp->q(d).head && sp->q(d).head->in_kernel);
+        slot& s = *sp;
+        op_queue& q = s.q(d);
+        operation& op = *q.head;
+        op.in_kernel = false;
+        --s.in_flight;
+        --in_kernel_;
+
+        if (core_.destroying) { // reactor destruction: account, release, never resume
+            if (op.kind == op_kind::accept && res >= 0) ::close(res);
+            q.pop();
+            return;
+        }
+
+        if (s.state == slot_state::deregistering) {
+            // Step 3: the token is going away; its op resumes once, with its own data if the
+            // kernel moved some (nothing is lost), else operation_canceled.
+            if (op.kind == op_kind::accept && res >= 0) ::close(res);
+            if ((op.kind == op_kind::recv || op.kind == op_kind::send) && res > 0) {
+                op.done += static_cast<std::size_t>(res);
+                op.error = (op.all && op.done < op.len) ? ECANCELED : 0;
+            } else {
+                op.error = ECANCELED;
+            }
+            q.pop();
+            --core_.pending_ops;
+            if (s.in_flight == 0) core_.table.finish_deregister(index);
+            op.waiter.resume();
+            return;
+        }
+
+        if (res == -EAGAIN || res == -EINTR) { // resubmit: the kernel will poll for us
+            submit(op, s);
+            return;
+        }
+        if (res < 0) {
+            op.error = -res;
+        } else {
+            switch (op.kind) {
+            case op_kind::recv:
+                if (res == 0) {
+                    if (op.all && op.done < op.len) op.error = error_eof;
+                    break;
+                }
+                op.done += static_cast<std::size_t>(res);
+                if (op.all && op.done < op.len) {
+                    submit(op, s);
+                    return;
+                }
+                break;
+            case op_kind::send:
+                op.done += static_cast<std::size_t>(res);
+                if (op.all && op.done < op.len) {
+                    submit(op, s);
+                    return;
+                }
+                break;
+            case op_kind::accept: op.accepted = res; break;
+            case op_kind::connect: break;
+            }
+        }
+        if (op.kind == op_kind::accept && (op.error == EMFILE || op.error == ENFILE))
+            core_.note_accept_exhausted(s, op.tok);
+        q.pop();
+        if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_of(d));
+        --core_.pending_ops;
+        if (operation* next = q.head; next && !(next->kind == op_kind::accept && s.accept_backoff))
+            submit(*next, s);
+        op.waiter.resume(); // `s` may be dangling from here on
+    }
+
+    struct backlog_entry {
+        std::uint64_t user_data;
+        bool cancel;
+    };
+
+    reactor_core& core_;
+    io_uring ring_{};
+    unsigned flags_ = 0;
+    unsigned features_ = 0;
+    bool enabled_ = false;
+    int evfd_ = -1;
+    bool wake_armed_ = false;
+    std::uint64_t wake_buf_ = 0;
+    std::atomic<bool> woken_{false};
+    std::size_t in_kernel_ = 0;
+    std::vector<backlog_entry> backlog_;
+};
+
+static_assert(room<uring_reactor>);
+
+} // namespace evio::detail
+
+#endif // EVIO_HAS_URING
