@@ -98,23 +98,23 @@ public:
     std::error_code error() const noexcept { return has_ ? std::error_code{} : error_; }
 
     /// The value. Preconditions: has_value() (contract `result.no_value`).
-    T& operator*() & noexcept {
+    T& operator*() & {
         EVIO_CONTRACT(1, "result.no_value", has_);
         return value_;
     }
-    const T& operator*() const& noexcept {
+    const T& operator*() const& {
         EVIO_CONTRACT(1, "result.no_value", has_);
         return value_;
     }
-    T&& operator*() && noexcept {
+    T&& operator*() && {
         EVIO_CONTRACT(1, "result.no_value", has_);
         return std::move(value_);
     }
-    T* operator->() noexcept {
+    T* operator->() {
         EVIO_CONTRACT(1, "result.no_value", has_);
         return &value_;
     }
-    const T* operator->() const noexcept {
+    const T* operator->() const {
         EVIO_CONTRACT(1, "result.no_value", has_);
         return &value_;
     }
@@ -159,7 +159,7 @@ public:
         if (error_) throw std::system_error(error_);
     }
     /// Preconditions: has_value() (contract `result.no_value`).
-    void operator*() const noexcept { EVIO_CONTRACT(1, "result.no_value", !error_); }
+    void operator*() const { EVIO_CONTRACT(1, "result.no_value", !error_); }
     /// The error; a default (success) error_code on success.
     std::error_code error() const noexcept { return error_; }
 

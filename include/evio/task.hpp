@@ -104,7 +104,7 @@ public:
     struct awaiter {
         handle_type h;
         bool await_ready() const noexcept { return false; }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) {
             // Contract: a task runs once; awaiting it again would resume a finished frame.
             EVIO_CONTRACT(1, "task.awaited_twice", h && !h.done() && !h.promise().continuation);
             h.promise().continuation = caller;

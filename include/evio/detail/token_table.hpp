@@ -95,7 +95,7 @@ public:
     slot& at(std::uint32_t index) noexcept { return slots_[index]; }
 
     /// The slot an operation may start on. Contracts: the token is ours and live.
-    slot& checked(token t) noexcept {
+    slot& checked(token t) {
         // Contract: a token from another reactor would index a foreign table.
         EVIO_CONTRACT(1, "token.foreign", t.owner == owner_);
         // Contract: an op on a closed token would wait on a slot that someone else may own.
@@ -104,7 +104,7 @@ public:
     }
 
     /// Step 1 of deregistration: checks the token is live and owned here; marks it deregistering.
-    slot& begin_deregister(token t) noexcept {
+    slot& begin_deregister(token t) {
         // Contract: deregistering through another reactor would free a slot it does not own.
         EVIO_CONTRACT(1, "deregister.foreign", t.owner == owner_);
         EVIO_CONTRACT(1, "deregister.stale", t.index < slots_.size());
@@ -121,7 +121,7 @@ public:
     }
 
     /// Step 4: frees the slot once nothing is in flight; bumps the generation.
-    void finish_deregister(std::uint32_t index) noexcept {
+    void finish_deregister(std::uint32_t index) {
         slot& s = slots_[index];
         // Contract: freeing a slot the kernel still writes into is a use-after-free.
         EVIO_CONTRACT(1, "deregister.in_flight",
