@@ -47,6 +47,12 @@ struct spawn_root {
 
 inline spawn_root spawn_body(reactor_core&, task<void> t) { co_await std::move(t); }
 
+/// Keeps a callable (a capturing lambda) alive in this frame while the task it returns runs.
+template <class F>
+task<void> invoke_owned(F f) {
+    co_await f();
+}
+
 /// The root sync_wait drives: suspends at the end so sync_wait can read the result.
 struct sync_root {
     struct promise_type {
@@ -78,6 +84,16 @@ inline void spawn(reactor& r, task<void> t) {
     EVIO_CONTRACT(1, "spawn.invalid", t.valid() && !t.done());
     auto root = detail::spawn_body(r.core(), std::move(t));
     r.schedule(root.handle);
+}
+
+/// Runs `f()` (a callable returning task<void>, typically a capturing lambda) detached on `r`.
+/// Unlike `spawn(r, lambda())`, the callable is moved into the coroutine frame first, so its
+/// captures live as long as the task: a lambda coroutine's captures are not copied into its
+/// frame, and the temporary closure of `spawn(r, [&] { ... }())` dies at the end of the statement.
+template <class F>
+    requires std::is_invocable_r_v<task<void>, F&>
+void spawn(reactor& r, F f) {
+    spawn(r, detail::invoke_owned(std::move(f)));
 }
 
 /// Runs `r` until `t` finishes and returns its value (or rethrows its exception).

@@ -64,7 +64,7 @@ inline task<stream_pair> make_pair_task(reactor& r, tcp_listener& lis) {
     auto accepted = lis.accept(); // awaited after the connect started
     auto c = co_await tcp_stream::connect(r, ep);
     if (!c) throw std::runtime_error("connect: " + c.error().message());
-    auto s = co_await std::move(accepted);
+    auto s = co_await accepted;
     if (!s) throw std::runtime_error("accept: " + s.error().message());
     co_return stream_pair{std::move(*s), std::move(*c)};
 }
