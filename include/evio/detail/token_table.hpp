@@ -23,6 +23,7 @@ struct slot {
     std::uint8_t interest = interest_none; ///< directions with operations waiting
     bool accept_backoff = false;           ///< accept hit EMFILE: wait before trying again
     bool listener = false;
+    bool multishot = false;                ///< io_uring: a multishot accept is armed
     std::uint32_t in_flight = 0;           ///< ops the kernel still holds (uring/iocp)
     std::uint32_t next_free = ~std::uint32_t{0};
     std::uint32_t budget_used = 0;         ///< inline completions in turn `budget_turn`
@@ -72,6 +73,7 @@ public:
         s.interest = interest_none;
         s.accept_backoff = false;
         s.listener = false;
+        s.multishot = false;
         s.budget_used = 0;
         s.next_free = npos;
         ++live_;

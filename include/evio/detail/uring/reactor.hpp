@@ -12,6 +12,10 @@
 // - Deregistration: IORING_OP_ASYNC_CANCEL by this token's user_data, never by fd (a dup'ed fd
 //   under another token is untouched); each cancelled op resumes after its own CQE; the slot is
 //   freed when its in-flight count reaches zero. A CQE for a freed slot is a contract violation.
+// - accept is multishot (5.19+): one SQE per listener yields a CQE per connection while waiters
+//   queue; connections accepted with no waiter are stashed for the next accept(). When the kernel
+//   ends a multishot (no IORING_CQE_F_MORE: EMFILE, ...) it is re-armed while waiters remain.
+//   A kernel that rejects multishot (-EINVAL) makes the ring fall back to one-shot accept.
 // - Quirks: -EAGAIN/-EINTR in a CQE are resubmitted; a full SQ is flushed, and what still does
 //   not fit waits in a backlog for the next turn (io_uring_get_sqe(3) may return NULL).
 #pragma once
@@ -91,6 +95,7 @@ public:
     std::error_code add(token, native_handle) noexcept { return {}; }
 
     bool start(operation& op, slot& s) {
+        if (op.kind == op_kind::accept && multishot_ok_) return start_accept(op, s);
         const direction d = direction_of(op.kind);
         op_queue& q = s.q(d);
         const bool idle = q.empty();
@@ -104,6 +109,8 @@ public:
     /// Deregistration steps 2-3 for this token only: cancel what the kernel holds by user_data,
     /// resume the never-submitted ops with ECANCELED now.
     void cancel_all(slot& s) {
+        if (s.multishot) push_cancel(encode_ms(s.generation, index_of(s)));
+        close_stash(index_of(s));
         for (int di = 0; di < 2; ++di) {
             op_queue& q = s.queue[di];
             operation* head = q.head;
@@ -125,6 +132,10 @@ public:
     void retry(token t, direction d) {
         slot* s = core_.table.find(t);
         if (!s) return;
+        if (s->listener && multishot_ok_ && d == direction::read) {
+            if (!s->multishot && !s->q(d).empty()) arm_multishot(*s, t);
+            return;
+        }
         operation* head = s->q(d).head;
         if (head && !head->in_kernel) submit(*head, *s);
     }
@@ -165,7 +176,12 @@ public:
         enable();
         core_.destroying = true;
         std::size_t held = 0;
-        core_.table.for_each_live([&](std::uint32_t, slot& s) {
+        core_.table.for_each_live([&](std::uint32_t i, slot& s) {
+            if (s.multishot) {
+                push_cancel(encode_ms(s.generation, i));
+                ++held;
+            }
+            close_stash(i);
             for (int di = 0; di < 2; ++di) {
                 operation* head = s.queue[di].head;
                 if (head && head->in_kernel) {
@@ -194,6 +210,7 @@ private:
     static constexpr std::uint64_t tag_shift = 56;
     static constexpr std::uint64_t tag_cancel = 2;
     static constexpr std::uint64_t tag_wake = 3;
+    static constexpr std::uint64_t tag_accept_ms = 4; ///< a listener's multishot accept
     static constexpr std::uint64_t wake_tag = tag_wake << tag_shift;
 
     [[noreturn]] static void fail(const char* what, int err) {
@@ -246,6 +263,100 @@ private:
         return static_cast<std::uint64_t>(t.index) |
                (static_cast<std::uint64_t>(t.generation & 0xffffffu) << 32) |
                (static_cast<std::uint64_t>(d) << tag_shift);
+    }
+
+    static std::uint64_t encode_ms(std::uint32_t generation, std::uint32_t index) noexcept {
+        return static_cast<std::uint64_t>(index) |
+               (static_cast<std::uint64_t>(generation & 0xffffffu) << 32) | (tag_accept_ms << tag_shift);
+    }
+
+    std::uint32_t index_of(const slot& s) noexcept {
+        return static_cast<std::uint32_t>(&s - &core_.table.at(0));
+    }
+
+    /// accept with multishot: take a stashed connection, or wait for the armed multishot.
+    bool start_accept(operation& op, slot& s) {
+        op_queue& q = s.q(direction::read);
+        const std::uint32_t index = op.tok.index;
+        if (q.empty() && index < stash_.size() && !stash_[index].empty()) {
+            op.accepted = stash_[index].front();
+            stash_[index].erase(stash_[index].begin());
+            if (core_.within_budget(s)) return false;
+            core_.complete_later(op);
+            return true;
+        }
+        q.push(&op);
+        s.interest |= interest_read;
+        ++core_.pending_ops;
+        if (!s.multishot && !s.accept_backoff) arm_multishot(s, op.tok);
+        return true;
+    }
+
+    void arm_multishot(slot& s, token t) {
+        io_uring_sqe* sqe = get_sqe();
+        if (!sqe) {
+            backlog_.push_back({encode_ms(t.generation, t.index), false});
+            return;
+        }
+        io_uring_prep_multishot_accept(sqe, s.handle, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        io_uring_sqe_set_data64(sqe, encode_ms(t.generation, t.index));
+        s.multishot = true;
+        ++s.in_flight;
+        ++in_kernel_;
+    }
+
+    void close_stash(std::uint32_t index) noexcept {
+        if (index >= stash_.size()) return;
+        for (int fd : stash_[index]) ::close(fd);
+        stash_[index].clear();
+    }
+
+    /// A CQE of a listener's multishot accept.
+    void dispatch_accept(std::uint32_t index, std::uint32_t gen24, int res, unsigned flags) {
+        slot* sp = index < core_.table.capacity() ? &core_.table.at(index) : nullptr;
+        // Contract: a CQE for a slot that was freed means a buffer was released too early.
+        EVIO_CONTRACT(1, "completion.after_free",
+                      sp && sp->state != slot_state::free && (sp->generation & 0xffffffu) == gen24 &&
+                          sp->multishot && sp->in_flight > 0);
+        slot& s = *sp;
+        const bool more = (flags & IORING_CQE_F_MORE) != 0;
+        if (!more) {
+            s.multishot = false;
+            --s.in_flight;
+            --in_kernel_;
+        }
+        if (core_.destroying || s.state == slot_state::deregistering) {
+            if (res >= 0) ::close(res);
+            if (!core_.destroying && s.in_flight == 0) core_.table.finish_deregister(index);
+            return;
+        }
+        op_queue& q = s.q(direction::read);
+        if (res == -EINVAL && !more && multishot_ok_) {
+            multishot_ok_ = false; // kernel < 5.19: one-shot accept from now on
+            if (operation* head = q.head) submit(*head, s);
+            return;
+        }
+        operation* op = q.head;
+        if (res >= 0 && !op) { // nobody waits: keep it for the next accept()
+            if (stash_.size() <= index) stash_.resize(index + 1);
+            stash_[index].push_back(res);
+            return;
+        }
+        if (!op) return; // an error with no waiter: re-armed by the next accept()
+        if (res >= 0) {
+            op->accepted = res;
+        } else if (res == -EAGAIN || res == -EINTR || res == -ECONNABORTED) {
+            if (!s.multishot) arm_multishot(s, op->tok);
+            return;
+        } else {
+            op->error = -res;
+            if (op->error == EMFILE || op->error == ENFILE) core_.note_accept_exhausted(s, op->tok);
+        }
+        q.pop();
+        if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_read);
+        --core_.pending_ops;
+        if (!s.multishot && !q.empty() && !s.accept_backoff) arm_multishot(s, q.head->tok);
+        op->waiter.resume(); // `s` may be dangling from here on
     }
 
     io_uring_sqe* get_sqe() noexcept {
@@ -307,6 +418,12 @@ private:
                 continue;
             }
             const auto index = static_cast<std::uint32_t>(b.user_data);
+            if ((b.user_data >> tag_shift) == tag_accept_ms) {
+                slot& s = core_.table.at(index);
+                if (s.state == slot_state::registered && !s.multishot && !s.q(direction::read).empty())
+                    arm_multishot(s, s.q(direction::read).head->tok);
+                continue;
+            }
             const auto d = static_cast<direction>(b.user_data >> tag_shift);
             slot& s = core_.table.at(index);
             operation* head = s.q(d).head;
@@ -331,16 +448,24 @@ private:
             struct done_cqe {
                 std::uint64_t user_data;
                 int res;
+                unsigned flags;
             } batch[64];
-            for (unsigned i = 0; i < n; ++i) batch[i] = {cqes[i]->user_data, cqes[i]->res};
+            for (unsigned i = 0; i < n; ++i)
+                batch[i] = {cqes[i]->user_data, cqes[i]->res, cqes[i]->flags};
             io_uring_cq_advance(&ring_, n); // copy first: handlers may submit and reap again
-            for (unsigned i = 0; i < n; ++i) dispatch(batch[i].user_data, batch[i].res);
+            for (unsigned i = 0; i < n; ++i)
+                dispatch(batch[i].user_data, batch[i].res, batch[i].flags);
         }
     }
 
-    void dispatch(std::uint64_t ud, int res) {
+    void dispatch(std::uint64_t ud, int res, unsigned flags) {
         const auto tag = ud >> tag_shift;
         if (tag == tag_cancel) return;
+        if (tag == tag_accept_ms) {
+            dispatch_accept(static_cast<std::uint32_t>(ud),
+                            static_cast<std::uint32_t>(ud >> 32) & 0xffffffu, res, flags);
+            return;
+        }
         if (tag == tag_wake) {
             wake_armed_ = false;
             woken_.store(false, std::memory_order_release);
@@ -440,6 +565,12 @@ private:
     std::atomic<bool> woken_{false};
     std::size_t in_kernel_ = 0;
     std::vector<backlog_entry> backlog_;
+    bool multishot_ok_ = true;
+    std::vector<std::vector<int>> stash_; ///< per listener slot: accepted, not yet handed out
+
+public:
+    /// False once the kernel rejected multishot accept (then accept is one-shot).
+    bool multishot_accept() const noexcept { return multishot_ok_; }
 };
 
 static_assert(room<uring_reactor>);
