@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+// io_uring room: probe and fallback, cancel semantics, CQ overflow, thousands of pending ops,
+// multishot accept re-arm, and no recv/send syscalls on the data path.
+#include "support/catch.hpp"
+#include "support/fixture.hpp"
+
+#include <evio/detail/syscall.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <random>
+#include <string>
+#include <sys/resource.h>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+evio::reactor_options uring(unsigned entries = 1024) {
+    evio::reactor_options o;
+    o.backend = evio::backend_kind::io_uring;
+    o.uring_entries = entries;
+    o.honor_environment = false;
+    return o;
+}
+
+/// Makes the named call fail with `err` while in scope.
+struct injected_failure {
+    static inline evio::detail::sys target;
+    static inline int error;
+    injected_failure(evio::detail::sys s, int e) {
+        target = s;
+        error = e;
+        evio::detail::set_fault_hook([](evio::detail::sys call, int* err) {
+            if (call != target) return false;
+            *err = error;
+            return true;
+        });
+    }
+    ~injected_failure() { evio::detail::set_fault_hook(nullptr); }
+};
+
+struct fd_limit {
+    rlimit saved{};
+    explicit fd_limit(rlim_t soft) {
+        getrlimit(RLIMIT_NOFILE, &saved);
+        rlimit l = saved;
+        l.rlim_cur = std::min<rlim_t>(soft, saved.rlim_max);
+        setrlimit(RLIMIT_NOFILE, &l);
+    }
+    ~fd_limit() { setrlimit(RLIMIT_NOFILE, &saved); }
+};
+
+} // namespace
+
+TEST_CASE("probe failure: automatic falls back to epoll, explicit io_uring fails loudly") {
+    for (auto call : {evio::detail::sys::uring_setup, evio::detail::sys::uring_probe}) {
+        injected_failure f{call, EPERM};
+        evio::reactor_options o;
+        o.honor_environment = false;
+        evio::reactor r{o};
+        CHECK(r.backend() == evio::backend_kind::epoll);
+        CHECK(r.fallback_reason().find("io_uring") != std::string::npos);
+        try {
+            evio::reactor explicit_uring{uring()};
+            FAIL("an explicit io_uring request must not fall back");
+        } catch (const std::system_error& e) {
+            const std::string what = e.what();
+            INFO(what);
+            CHECK(what.find("io_uring") != std::string::npos);
+            CHECK(what.find("seccomp") != std::string::npos);
+            CHECK(e.code() == std::errc::operation_not_permitted);
+        }
+    }
+    evio::reactor r{uring()}; // the hook is gone: io_uring works again
+    CHECK(r.backend() == evio::backend_kind::io_uring);
+}
+
+TEST_CASE("EVIO_BACKEND overrides automatic") {
+    ::setenv("EVIO_BACKEND", "epoll", 1);
+    {
+        evio::reactor r;
+        CHECK(r.backend() == evio::backend_kind::epoll);
+    }
+    ::setenv("EVIO_BACKEND", "io_uring", 1);
+    {
+        evio::reactor r;
+        CHECK(r.backend() == evio::backend_kind::io_uring);
+    }
+    ::setenv("EVIO_BACKEND", "bogus", 1);
+    CHECK_THROWS_AS(evio::reactor{}, std::system_error);
+    ::unsetenv("EVIO_BACKEND");
+}
+
+TEST_CASE("cancel: the read resumes once, after its CQE; the slot is freed only then") {
+    evio::reactor r{uring()};
+    auto p = evio::test::connected_pair(r);
+    std::array<std::byte, 64> buf{};
+    int resumed = 0;
+    std::error_code got;
+    evio::spawn(r, [&]() -> evio::task<void> {
+        auto n = co_await p.server.read_some(buf);
+        ++resumed;
+        got = n.error();
+    });
+    r.poll();
+    const evio::token t = p.server.native_token();
+    CHECK(r.core().table.at(t.index).in_flight == 1);
+    p.server.close();
+    // The kernel has not answered the cancel yet: the slot waits in `deregistering`.
+    CHECK(r.core().table.at(t.index).state == evio::detail::slot_state::deregistering);
+    CHECK(resumed == 0);
+    REQUIRE(evio::test::run_until(r, [&] { return resumed > 0; }));
+    CHECK(resumed == 1);
+    CHECK(got == evio::errc::operation_canceled);
+    CHECK(r.core().table.at(t.index).state == evio::detail::slot_state::free);
+    for (int i = 0; i < 5; ++i) r.poll();
+    CHECK(resumed == 1);
+}
+
+TEST_CASE("CQ overflow: a tiny ring loses no completion") {
+    evio::reactor r{uring(8)}; // SQ 8, CQ 32
+    constexpr int n = 200;
+    std::vector<evio::test::stream_pair> pairs;
+    for (int i = 0; i < n; ++i) pairs.push_back(evio::test::connected_pair(r));
+    std::vector<std::array<std::byte, 8>> bufs(n);
+    int done = 0;
+    for (int i = 0; i < n; ++i)
+        evio::spawn(r, [&, i]() -> evio::task<void> {
+            auto got = co_await pairs[i].server.read_exact(bufs[i]);
+            if (got && bufs[i][0] == static_cast<std::byte>(i)) ++done;
+        });
+    r.poll();
+    for (int i = 0; i < n; ++i)
+        evio::spawn(r, [&, i]() -> evio::task<void> {
+            std::array<std::byte, 8> out{};
+            out.fill(static_cast<std::byte>(i));
+            (void)co_await pairs[i].client.write_all(out);
+        });
+    REQUIRE(evio::test::run_until(r, [&] { return done == n; }, 20s));
+    CHECK(done == n);
+}
+
+TEST_CASE("4096 idle connections with a pending read each; traffic on a random subset") {
+    fd_limit lim{20000};
+    evio::reactor r{uring(4096)};
+    constexpr int n = 4096;
+    std::vector<evio::test::stream_pair> pairs;
+    pairs.reserve(n);
+    auto lis = evio::test::listen_any(r);
+    for (int i = 0; i < n; ++i) pairs.push_back(evio::sync_wait(r, evio::test::make_pair_task(r, lis)));
+    std::vector<std::array<std::byte, 4>> bufs(n);
+    std::vector<int> got(n, 0);
+    for (int i = 0; i < n; ++i)
+        evio::spawn(r, [&, i]() -> evio::task<void> {
+            auto rr = co_await pairs[i].server.read_exact(bufs[i]);
+            got[i] = rr ? 1 : -1;
+        });
+    r.poll();
+    std::vector<int> subset(n);
+    for (int i = 0; i < n; ++i) subset[i] = i;
+    std::mt19937 rng(1757);
+    std::shuffle(subset.begin(), subset.end(), rng);
+    subset.resize(300);
+    for (int i : subset)
+        evio::spawn(r, [&, i]() -> evio::task<void> {
+            const std::array<std::byte, 4> out{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}};
+            (void)co_await pairs[i].client.write_all(out);
+        });
+    int expected = static_cast<int>(subset.size());
+    REQUIRE(evio::test::run_until(r, [&] {
+        return std::count(got.begin(), got.end(), 1) == expected;
+    }, 30s));
+    for (int i = 0; i < n; ++i) {
+        const bool in_subset = std::find(subset.begin(), subset.end(), i) != subset.end();
+        CHECK(got[i] == (in_subset ? 1 : 0));
+    }
+    CHECK(std::count(got.begin(), got.end(), -1) == 0);
+}
+
+TEST_CASE("multishot accept is re-armed after the kernel ends it (EMFILE)") {
+    evio::reactor r{uring()};
+    auto lis = evio::test::listen_any(r);
+    const auto ep = lis.local_endpoint().value();
+    // Fill the descriptor table so the kernel's multishot accept fails with EMFILE and ends.
+    std::vector<int> filler;
+    std::vector<evio::tcp_stream> clients;
+    evio::result<evio::tcp_stream> first = evio::errc::closed;
+    {
+        fd_limit lim{256};
+        while (true) {
+            const int fd = ::dup(0);
+            if (fd < 0) break;
+            filler.push_back(fd);
+        }
+        // Free two: one for the client socket, none left for accept.
+        ::close(filler.back());
+        filler.pop_back();
+        evio::spawn(r, [&]() -> evio::task<void> { first = co_await lis.accept(); });
+        r.poll();
+        evio::spawn(r, [&]() -> evio::task<void> {
+            auto c = co_await evio::tcp_stream::connect(r, ep);
+            if (c) clients.push_back(std::move(*c));
+        });
+        REQUIRE(evio::test::run_until(r, [&] { return !first && first.error() != evio::errc::closed; }));
+        CHECK(first.error() == evio::errc::too_many_open_files);
+        for (int fd : filler) ::close(fd);
+        filler.clear();
+    }
+    // Descriptors are free again: the next accept re-arms and gets the waiting connection.
+    evio::result<evio::tcp_stream> second = evio::errc::closed;
+    evio::spawn(r, [&]() -> evio::task<void> { second = co_await lis.accept(); });
+    REQUIRE(evio::test::run_until(r, [&] { return second.has_value(); }, 5s));
+    // And later connections keep arriving through the re-armed multishot.
+    for (int i = 0; i < 20; ++i) {
+        auto p = evio::sync_wait(r, evio::test::make_pair_task(r, lis));
+        CHECK(p.server.is_open());
+    }
+}
+
+TEST_CASE("an echo round trip on io_uring makes no recv/send syscalls") {
+    static std::atomic<int> data_calls{0};
+    evio::detail::set_fault_hook([](evio::detail::sys call, int*) {
+        if (call == evio::detail::sys::recv || call == evio::detail::sys::send ||
+            call == evio::detail::sys::epoll_wait)
+            ++data_calls;
+        return false;
+    });
+    for (auto kind : {evio::backend_kind::epoll, evio::backend_kind::io_uring}) {
+        evio::reactor_options o = uring();
+        o.backend = kind;
+        evio::reactor r{o};
+        auto p = evio::test::connected_pair(r);
+        data_calls = 0;
+        evio::sync_wait(r, [&]() -> evio::task<void> {
+            std::array<std::byte, 64> out{}, in{};
+            for (int i = 0; i < 1000; ++i) {
+                out[0] = static_cast<std::byte>(i);
+                co_await p.client.write_all(out);
+                co_await p.server.read_exact(in);
+                co_await p.server.write_all(in);
+                co_await p.client.read_exact(in);
+            }
+        }());
+        if (kind == evio::backend_kind::epoll)
+            CHECK(data_calls >= 4000); // the seam sees epoll's recv/send: the count is real
+        else
+            CHECK(data_calls == 0);
+    }
+    evio::detail::set_fault_hook(nullptr);
+}
