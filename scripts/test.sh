@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# evio's test driver (what CI runs): configure, build and ctest each stage, then one summary.
+#
+#   ./scripts/test.sh                 all stages: dev asan mingw
+#   ./scripts/test.sh dev asan        only these (also: tsan, epoll-only)
+#
+# Stages (each uses the CMakePresets.json preset of the same name, binary dir build/<preset>):
+#   dev         g++, RelWithDebInfo, tests at EVIO_CONTRACTS=2, plus the standalone-header check
+#   asan        clang++, Debug, -fsanitize=address,undefined
+#   mingw       x86_64-w64-mingw32 cross build (preset mingw-wine); tests run under Wine with
+#               WINEPREFIX=build/wineprefix. EVIO_SKIP_WINE=1 builds but does not run them.
+#   tsan        clang++, Debug, -fsanitize=thread (not in the default set)
+#   epoll-only  g++ with EVIO_NO_URING=ON (not in the default set)
+# Environment: EVIO_JOBS (default 2), EVIO_SKIP_WINE (default 0).
+# Exit status: nonzero if any stage failed to configure, build, or pass its tests.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+# shellcheck source=scripts/lib/deps.sh
+source scripts/lib/deps.sh
+evio_ensure_packages "${EVIO_DEV_PACKAGES[@]}"
+
+jobs="${EVIO_JOBS:-2}"
+stages=("$@")
+if [ "${#stages[@]}" -eq 0 ]; then
+    stages=(dev asan mingw)
+fi
+
+declare -A summary=()
+failed=0
+wine_started=0
+
+# shellcheck disable=SC2317 # called through the EXIT trap
+cleanup() {
+    if [ "$wine_started" -eq 1 ]; then
+        WINEPREFIX="$root/build/wineprefix" wineserver -k >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
+
+header() {
+    echo
+    echo "======== evio test stage: $1 ========"
+}
+
+# Builds the standalone-header check when CMake created it (EVIO_VERIFY_HEADERS, headers exist).
+verify_headers() {
+    local dir="$1"
+    local targets
+    targets="$(cmake --build "$dir" --target help 2>/dev/null || true)"
+    if grep -q all_verify_interface_header_sets <<<"$targets"; then
+        echo "-- checking that every header compiles on its own"
+        cmake --build "$dir" --target all_verify_interface_header_sets -j "$jobs"
+    fi
+}
+
+# run_ctest <stage> <binary dir> [VAR=value...]: runs ctest with those environment variables and
+# records "<stage>: <N> passed, <N> failed, <N> skipped" for the summary.
+run_ctest() {
+    local stage="$1" dir="$2" log rc=0
+    shift 2
+    log="$dir/ctest-output.log"
+    env "$@" ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$jobs" 2>&1 |
+        tee "$log" || rc=$?
+    local total nfailed nskipped
+    total="$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\2/p' "$log" | tail -n1)"
+    nfailed="$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1/p' "$log" | tail -n1)"
+    nskipped="$(grep -cE '^[[:space:]]*[0-9]+ - .*\((Skipped|Disabled)\)[[:space:]]*$' "$log" || true)"
+    if [ -z "$total" ]; then
+        summary[$stage]="$stage: ctest ran no test (exit $rc)"
+        return 1
+    fi
+    summary[$stage]="$stage: $((total - nfailed - nskipped)) passed, $nfailed failed, $nskipped skipped"
+    [ "$rc" -eq 0 ]
+}
+
+# run_stage <stage> <preset> [VAR=value...]: configure, build, ctest (with those environment
+# variables), then the standalone-header check where it applies (dev, mingw).
+run_stage() {
+    local stage="$1" preset="$2"
+    shift 2
+    local dir="build/$preset" rc=0
+    if ! cmake --preset "$preset"; then
+        summary[$stage]="$stage: configure failed"
+        return 1
+    fi
+    if ! cmake --build "$dir" -j "$jobs"; then
+        summary[$stage]="$stage: build failed"
+        return 1
+    fi
+    if [ "$stage" = mingw ]; then
+        if [ "${EVIO_SKIP_WINE:-0}" = 1 ]; then
+            summary[$stage]="$stage: built; tests not run (EVIO_SKIP_WINE=1)"
+        else
+            prepare_wine
+            run_ctest "$stage" "$dir" "$@" || rc=1
+        fi
+    else
+        run_ctest "$stage" "$dir" "$@" || rc=1
+    fi
+    if [ "$stage" = dev ] || [ "$stage" = mingw ]; then
+        if ! verify_headers "$dir"; then
+            summary[$stage]="${summary[$stage]}; standalone header check FAILED"
+            rc=1
+        fi
+    fi
+    return "$rc"
+}
+
+# Wine for the mingw stage: a private prefix under build/, created once.
+prepare_wine() {
+    export WINEDEBUG=-all
+    export WINEPREFIX="$root/build/wineprefix"
+    if [ ! -f "$WINEPREFIX/system.reg" ]; then
+        echo "-- creating Wine prefix $WINEPREFIX (once; takes 10-60 s)"
+        local t0=$SECONDS
+        wineboot -i >/dev/null 2>&1 </dev/null || true
+        wineserver -w >/dev/null 2>&1 || true
+        echo "-- Wine prefix ready after $((SECONDS - t0)) s"
+    fi
+    wine_started=1
+    # The CTest fixture wine.start/wine.stop (tests/CMakeLists.txt) then brings Wine's background
+    # processes up once with no pipes attached, so that no test hangs waiting on them.
+}
+
+for stage in "${stages[@]}"; do
+    header "$stage"
+    rc=0
+    case "$stage" in
+        dev)        run_stage dev dev || rc=$? ;;
+        asan)       run_stage asan asan \
+                        ASAN_OPTIONS=detect_leaks=1 \
+                        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 || rc=$? ;;
+        tsan)       run_stage tsan tsan \
+                        TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 || rc=$? ;;
+        epoll-only) run_stage epoll-only epoll-only || rc=$? ;;
+        mingw)      run_stage mingw mingw-wine || rc=$? ;;
+        *)
+            echo "unknown stage '$stage' (known: dev asan mingw tsan epoll-only)" >&2
+            summary[$stage]="$stage: unknown stage"
+            rc=2
+            ;;
+    esac
+    if [ "$rc" -ne 0 ]; then
+        failed=1
+        echo "-- stage $stage FAILED"
+    fi
+done
+
+echo
+echo "======== evio test summary ========"
+for stage in "${stages[@]}"; do
+    echo "${summary[$stage]:-$stage: no result}"
+done
+exit "$failed"
