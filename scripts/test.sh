@@ -77,6 +77,32 @@ run_ctest() {
     [ "$rc" -eq 0 ]
 }
 
+# True when this machine's kernel lets us set up an io_uring (checked without evio, by a tiny C
+# program calling io_uring_setup(2) directly).
+uring_works() {
+    local probe="$root/build/uring_probe"
+    mkdir -p "$root/build"
+    if [ ! -x "$probe" ]; then
+        printf '%s\n' '#include <linux/io_uring.h>' '#include <sys/syscall.h>' '#include <unistd.h>' \
+            'int main(void) { struct io_uring_params p = {0};' \
+            '  long fd = syscall(__NR_io_uring_setup, 8, &p); if (fd < 0) return 1;' \
+            '  close((int)fd); return 0; }' | cc -x c - -o "$probe" 2>/dev/null || return 1
+    fi
+    "$probe"
+}
+
+# Fails the stage when io_uring tests were skipped although io_uring_setup works here: a skip must
+# mean "io_uring is truly unavailable", never "evio's probe is broken".
+check_uring_not_skipped() {
+    local stage="$1" log="$2"
+    if grep -qE 'io_uring.*Skipped' "$log" && uring_works; then
+        echo "-- $stage: io_uring tests were SKIPPED but io_uring_setup works on this machine" >&2
+        summary[$stage]="${summary[$stage]}; io_uring skipped although available: FAILED"
+        return 1
+    fi
+    return 0
+}
+
 # run_stage <stage> <preset> [VAR=value...]: configure, build, ctest (with those environment
 # variables), then the standalone-header check where it applies (dev, mingw).
 run_stage() {
@@ -100,6 +126,7 @@ run_stage() {
         fi
     else
         run_ctest "$stage" "$dir" "$@" || rc=1
+        check_uring_not_skipped "$stage" "$dir/ctest-output.log" || rc=1
     fi
     if [ "$stage" = dev ] || [ "$stage" = mingw ]; then
         if ! verify_headers "$dir"; then
