@@ -2,6 +2,7 @@
 // Umbrella header: everything a user of evio needs.
 #pragma once
 
+#include <evio/cancellation.hpp>
 #include <evio/config.hpp>
 #include <evio/endpoint.hpp>
 #include <evio/error.hpp>
@@ -11,6 +12,8 @@
 #include <evio/task.hpp>
 #include <evio/tcp_listener.hpp>
 #include <evio/tcp_stream.hpp>
+#include <evio/timeout.hpp>
 #include <evio/timer.hpp>
 #include <evio/token.hpp>
 #include <evio/version.hpp>
+#include <evio/when.hpp>

@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <functional>
 #include <optional>
+#include <vector>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -180,6 +182,39 @@ public:
         return with_room([&](auto& r) { return r.start(op, s); });
     }
 
+    /// Asks the room to cancel `op`: it resumes once with operation_canceled, or with its own
+    /// result if it finished first. No effect when it already finished or its token is closing.
+    void cancel(detail::operation& op) {
+        detail::slot* s = core_.table.find(op.tok);
+        if (!s) return; // deregistering or gone: the teardown cancels it
+        with_room([&](auto& r) {
+            if constexpr (requires { r.cancel(op, *s); }) r.cancel(op, *s);
+        });
+    }
+
+    /// From any thread: delivers `rc.scope->request()` on the reactor's thread in its next turn.
+    void request_remote_cancel(detail::remote_cancel& rc) {
+        {
+            std::lock_guard lock(core_.post_mutex);
+            if (!rc.queued) {
+                rc.queued = true;
+                core_.remote_cancels.push_back(&rc);
+            }
+            core_.has_posted.store(true, std::memory_order_release);
+        }
+        wake();
+    }
+    /// Reactor thread: `rc` is going away; drop a request still queued for it.
+    void forget_remote_cancel(detail::remote_cancel& rc) {
+        std::lock_guard lock(core_.post_mutex);
+        if (!rc.queued) return;
+        rc.queued = false;
+        std::erase(core_.remote_cancels, &rc);
+    }
+
+    /// The reactor running on this thread (inside run/run_once/poll/sync_wait), else null.
+    static reactor* current() noexcept { return current_slot(); }
+
     /// Arms a timer node; its waiter resumes once the deadline passed.
     void add_timer(detail::timer_node& t) { core_.timers.push(&t); }
     /// Disarms a timer node (no effect when it already fired).
@@ -236,12 +271,21 @@ private:
         core_.table.finish_deregister(t.index);
     }
 
+    static reactor*& current_slot() noexcept {
+        static thread_local reactor* current = nullptr;
+        return current;
+    }
+
     void enter() {
         // Contract: a nested run would resume coroutines that are already running.
         EVIO_CONTRACT(1, "reactor.reentrant_run", !core_.running);
         core_.running = true;
+        outer_ = std::exchange(current_slot(), this);
     }
-    void leave() noexcept { core_.running = false; }
+    void leave() noexcept {
+        core_.running = false;
+        current_slot() = outer_;
+    }
 
     void rethrow_spawned() {
         if (core_.spawned_exception) std::rethrow_exception(std::exchange(core_.spawned_exception, {}));
@@ -265,7 +309,7 @@ private:
     void turn(int timeout_ms) {
         ++core_.turn;
         if (!core_.ready.empty() || core_.has_posted.load(std::memory_order_acquire) ||
-            core_.backoff_release || core_.stop_requested.load(std::memory_order_relaxed))
+            core_.backoff_release || !core_.retries.empty() || core_.stop_requested.load(std::memory_order_relaxed))
             timeout_ms = 0;
         if (timeout_ms != 0 && (!core_.timers.empty() || !core_.backoff_listeners.empty())) {
             const auto now = detail::clock::now();
@@ -291,11 +335,19 @@ private:
         while (detail::timer_node* t = core_.timers.top()) {
             if (t->deadline > now) break;
             core_.timers.remove(t);
-            t->waiter.resume();
+            if (t->fire)
+                t->fire(t);
+            else
+                t->waiter.resume();
         }
     }
 
     void release_backoff() {
+        if (!core_.retries.empty()) {
+            auto retries = std::move(core_.retries);
+            core_.retries.clear();
+            for (const auto& td : retries) with_room([&](auto& r) { r.retry(td.first, td.second); });
+        }
         if (core_.backoff_listeners.empty()) return;
         if (!core_.backoff_release && detail::clock::now() < core_.backoff_deadline) return;
         core_.backoff_release = false;
@@ -318,6 +370,19 @@ private:
         }
         for (auto& fn : core_.posted_running) fn();
         core_.posted_running.clear();
+        // Cancellations requested from other threads, one at a time: a request may destroy
+        // other scopes (their frames finish), which then unlink themselves under the mutex.
+        for (;;) {
+            detail::remote_cancel* rc = nullptr;
+            {
+                std::lock_guard lock(core_.post_mutex);
+                if (core_.remote_cancels.empty()) break;
+                rc = core_.remote_cancels.back();
+                core_.remote_cancels.pop_back();
+                rc->queued = false;
+            }
+            rc->scope->request();
+        }
     }
 
     void drain_ready() {
@@ -332,6 +397,7 @@ private:
     detail::reactor_core core_;
     backend_kind kind_ = backend_kind::automatic;
     std::string fallback_reason_;
+    reactor* outer_ = nullptr;
 #if EVIO_HAS_URING
     std::optional<detail::uring_reactor> uring_;
 #endif

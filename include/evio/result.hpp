@@ -5,6 +5,7 @@
 #include <evio/detail/contract.hpp>
 #include <evio/error.hpp>
 
+#include <cstddef>
 #include <new>
 #include <system_error>
 #include <type_traits>
@@ -149,6 +150,10 @@ public:
     result(std::error_code ec) noexcept : error_(ec) {}
     /// The error `e`.
     result(errc e) noexcept : error_(make_error_code(e)) {}
+    /// The error `ec` of a composed I/O operation that moved `transferred` bytes before it
+    /// stopped (read_exact, write_all: timeouts, cancellation and failures lose no count).
+    result(std::error_code ec, std::size_t transferred) noexcept
+        : error_(ec), transferred_(transferred) {}
 
     /// True on success.
     bool has_value() const noexcept { return !error_; }
@@ -162,9 +167,12 @@ public:
     void operator*() const { EVIO_CONTRACT(1, "result.no_value", !error_); }
     /// The error; a default (success) error_code on success.
     std::error_code error() const noexcept { return error_; }
+    /// Bytes a composed I/O operation moved before it stopped (0 when not applicable).
+    std::size_t transferred() const noexcept { return transferred_; }
 
 private:
     std::error_code error_{};
+    std::size_t transferred_ = 0;
 };
 
 } // namespace evio

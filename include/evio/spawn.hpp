@@ -102,7 +102,7 @@ template <class T>
 T sync_wait(reactor& r, task<T> t) {
     if constexpr (std::is_void_v<T>) {
         auto root = detail::sync_body_void(t);
-        root.handle.resume();
+        r.schedule(root.handle); // starts inside the loop, where reactor::current() is set
         while (!root.handle.done()) r.run_once();
         auto ex = root.handle.promise().exception;
         root.handle.destroy();
@@ -110,7 +110,7 @@ T sync_wait(reactor& r, task<T> t) {
     } else {
         std::optional<T> out;
         auto root = detail::sync_body(t, out);
-        root.handle.resume();
+        r.schedule(root.handle);
         while (!root.handle.done()) r.run_once();
         auto ex = root.handle.promise().exception;
         root.handle.destroy();

@@ -2,6 +2,7 @@
 // evio::task<T>: a lazy, move-only coroutine that resumes its awaiter by symmetric transfer.
 #pragma once
 
+#include <evio/detail/cancel.hpp>
 #include <evio/detail/contract.hpp>
 
 #include <coroutine>
@@ -19,6 +20,8 @@ namespace detail {
 struct task_promise_base {
     std::coroutine_handle<> continuation{};
     std::exception_ptr exception{};
+    /// The cancellation scope this task runs in (inherited from its awaiter); null: none.
+    cancel_slot* cancel = nullptr;
 
     struct final_awaiter {
         bool await_ready() const noexcept { return false; }
@@ -104,9 +107,12 @@ public:
     struct awaiter {
         handle_type h;
         bool await_ready() const noexcept { return false; }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) {
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> caller) {
             // Contract: a task runs once; awaiting it again would resume a finished frame.
             EVIO_CONTRACT(1, "task.awaited_twice", h && !h.done() && !h.promise().continuation);
+            // The child runs in its awaiter's cancellation scope.
+            if constexpr (detail::has_cancel_slot<P>) h.promise().cancel = caller.promise().cancel;
             h.promise().continuation = caller;
             return h;
         }

@@ -24,7 +24,9 @@ public:
         // A connection accepted but never handed out (the frame died first) is closed.
         if (op_.accepted != detail::invalid_handle) detail::close_native(op_.accepted);
     }
+    accept_op(accept_op&& o) noexcept : io_awaiter(std::move(o)) {}
     result<tcp_stream> await_resume() {
+        settle();
         if (op_.error) return error();
         const detail::native_handle h = std::exchange(op_.accepted, detail::invalid_handle);
         auto t = r_->register_handle(h);

@@ -24,7 +24,8 @@ public:
         op_.buf = buf.data();
         op_.len = buf.size();
     }
-    result<std::size_t> await_resume() const noexcept {
+    result<std::size_t> await_resume() noexcept {
+        settle();
         if (op_.error) return error();
         return op_.done;
     }
@@ -38,7 +39,8 @@ public:
         op_.buf = const_cast<std::byte*>(buf.data()); // never written through for sends
         op_.len = buf.size();
     }
-    result<std::size_t> await_resume() const noexcept {
+    result<std::size_t> await_resume() noexcept {
+        settle();
         if (op_.error) return error();
         return op_.done;
     }
@@ -55,8 +57,9 @@ public:
         op_.all = true;
     }
     bool await_ready() const noexcept { return op_.len == 0; }
-    result<void> await_resume() const noexcept {
-        if (op_.error) return error();
+    result<void> await_resume() noexcept {
+        settle();
+        if (op_.error) return {error(), op_.done};
         return {};
     }
 };
@@ -72,8 +75,9 @@ public:
         op_.all = true;
     }
     bool await_ready() const noexcept { return op_.len == 0; }
-    result<void> await_resume() const noexcept {
-        if (op_.error) return error();
+    result<void> await_resume() noexcept {
+        settle();
+        if (op_.error) return {error(), op_.done};
         return {};
     }
 };
@@ -87,7 +91,10 @@ public:
         if (owned_) r_->deregister(op_.tok); // the frame died before the result was taken
     }
 
-    bool await_suspend(std::coroutine_handle<> h) {
+    connect_op(connect_op&& o) noexcept : io_awaiter(std::move(o)), ep_(o.ep_) {}
+
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
         op_.waiter = h;
         auto fd = detail::open_tcp_socket(ep_);
         if (!fd) {
@@ -105,7 +112,7 @@ public:
         op_.tok = *t;
         op_.family = ep_.is_v4() ? 4 : 6;
         op_.addr_len = static_cast<std::uint32_t>(detail::to_sockaddr(ep_, op_.addr));
-        return r_->start(op_);
+        return io_awaiter::await_suspend(h);
     }
 
     inline result<tcp_stream> await_resume();
@@ -211,6 +218,7 @@ private:
 };
 
 inline result<tcp_stream> connect_op::await_resume() {
+    settle();
     if (early_) return early_;
     if (op_.error) {
         const auto ec = error();

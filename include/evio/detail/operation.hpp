@@ -73,6 +73,18 @@ struct op_queue {
             head = op;
         tail = op;
     }
+    /// Unlinks `op` wherever it is; false when it is not in this queue.
+    bool remove(operation* op) noexcept {
+        operation* prev = nullptr;
+        for (operation* cur = head; cur; prev = cur, cur = cur->next) {
+            if (cur != op) continue;
+            (prev ? prev->next : head) = cur->next;
+            if (tail == cur) tail = prev;
+            cur->next = nullptr;
+            return true;
+        }
+        return false;
+    }
     operation* pop() noexcept {
         operation* op = head;
         if (op) {

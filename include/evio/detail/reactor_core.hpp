@@ -3,6 +3,7 @@
 #pragma once
 
 #include <evio/config.hpp>
+#include <evio/detail/cancel.hpp>
 #include <evio/detail/contract.hpp>
 #include <evio/detail/operation.hpp>
 #include <evio/detail/token_table.hpp>
@@ -14,6 +15,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace evio::detail {
@@ -24,6 +26,9 @@ using clock = std::chrono::steady_clock;
 struct timer_node {
     clock::time_point deadline{};
     std::coroutine_handle<> waiter{};
+    /// When set, called on expiry instead of resuming `waiter` (timeouts fire a cancellation).
+    void (*fire)(timer_node*) = nullptr;
+    void* ctx = nullptr;
     std::size_t heap_index = ~std::size_t{0};
     std::uint64_t seq = 0; ///< tie-break: equal deadlines fire in start order
 
@@ -122,6 +127,13 @@ inline std::uint32_t next_reactor_id() noexcept {
     return id == 0 ? ids.fetch_add(1, std::memory_order_relaxed) + 1 : id;
 }
 
+/// A cancellation requested from another thread (std::stop_token callbacks): queued under the
+/// core's mutex and delivered on the reactor's thread in its next turn.
+struct remote_cancel {
+    cancel_slot* scope = nullptr;
+    bool queued = false; ///< guarded by reactor_core::post_mutex
+};
+
 /// The state every room works on. The public reactor owns one, plus one room.
 struct reactor_core {
     reactor_core() : table(next_reactor_id()) {}
@@ -154,11 +166,16 @@ struct reactor_core {
     std::vector<std::function<void()>> posted;
     std::vector<std::function<void()>> posted_running;
     std::atomic<bool> has_posted{false};
+    std::vector<remote_cancel*> remote_cancels; ///< guarded by post_mutex; flagged by has_posted
 
     std::vector<slot_snapshot> audit_before; ///< contract level 2 scratch
 
     /// An op finished outside its waiter's await_suspend: resume it later in this turn.
     void complete_later(operation& op) { ready.push_back(op.waiter); }
+
+    /// Parked head ops of `t` in direction `d` to retry at the end of this turn.
+    std::vector<std::pair<token, direction>> retries;
+    void retry_later(token t, direction d) { retries.emplace_back(t, d); }
 
     /// accept failed for lack of descriptors: park the listener's next accept instead of
     /// letting a naive accept loop spin on EMFILE.

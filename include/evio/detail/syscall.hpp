@@ -10,7 +10,7 @@ namespace evio::detail {
 enum class sys : unsigned char {
     socket, bind, listen, accept, connect, recv, send, close, setsockopt, getsockopt,
     epoll_create, epoll_ctl, epoll_wait, eventfd, uring_setup, uring_probe, uring_submit,
-    iocp_create, iocp_cancel, count_
+    iocp_create, iocp_cancel, iocp_associate, iocp_wait, iocp_post, wsa_startup, count_
 };
 
 /// A fault hook: returns true to make `call` fail with the error it stores in `*err`

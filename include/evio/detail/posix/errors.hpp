@@ -11,6 +11,10 @@
 
 namespace evio::detail {
 
+/// operation::error of an operation cancelled by deregistration (maps to operation_canceled);
+/// detail/iocp/errors.hpp defines the Windows value (ERROR_OPERATION_ABORTED).
+inline constexpr int native_cancel_error = ECANCELED;
+
 /// The portable error_code for a positive errno value.
 inline std::error_code error_from_errno(int e) noexcept {
     switch (e) {

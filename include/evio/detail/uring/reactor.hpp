@@ -129,6 +129,25 @@ public:
         s.interest = interest_none;
     }
 
+    /// Cancels one op: in the kernel -> IORING_OP_ASYNC_CANCEL by its user_data, and it resumes
+    /// after its own CQE (ECANCELED, or its real result if it won the race); queued behind the
+    /// head -> unlinked and resumed later in this turn with ECANCELED.
+    void cancel(operation& op, slot& s) {
+        const direction d = direction_of(op.kind);
+        if (op.in_kernel) {
+            // Safe by order: the next op of this direction is prepared only after this op's CQE,
+            // so after this cancel SQE; user_data never names a later op.
+            push_cancel(encode(op.tok, d));
+            return;
+        }
+        op_queue& q = s.q(d);
+        if (!q.remove(&op)) return;
+        if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_of(d));
+        --core_.pending_ops;
+        op.error = ECANCELED;
+        core_.complete_later(op);
+    }
+
     void retry(token t, direction d) {
         slot* s = core_.table.find(t);
         if (!s) return;
@@ -371,7 +390,9 @@ private:
 
     /// Hands the head op of its direction to the kernel (or to the backlog if the SQ is full).
     void submit(operation& op, slot& s) {
-        io_uring_sqe* sqe = get_sqe();
+        // Behind a backlog, wait in line: a queued cancel must reach the kernel before any op
+        // prepared after it (cancel() relies on that order).
+        io_uring_sqe* sqe = backlog_.empty() ? get_sqe() : nullptr;
         if (!sqe) {
             backlog_.push_back({encode(op.tok, direction_of(op.kind)), false});
             return;
@@ -399,7 +420,7 @@ private:
     }
 
     void push_cancel(std::uint64_t target) {
-        io_uring_sqe* sqe = get_sqe();
+        io_uring_sqe* sqe = backlog_.empty() ? get_sqe() : nullptr;
         if (!sqe) {
             backlog_.push_back({target, true});
             return;
