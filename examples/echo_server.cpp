@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <string>
 #include <string_view>
 
@@ -24,41 +23,18 @@ struct options {
     long max_seconds = 0; // 0: run until killed
 };
 
-/// What a session shares with its idle watchdog; the watchdog may outlive the session.
-struct idle_state {
-    evio::tcp_stream* stream = nullptr; // null once the session ended
-    std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
-};
-
-/// Closes the stream when no byte arrived for `idle_ms`; the pending read then resumes with
-/// errc::operation_canceled and the session ends.
-evio::task<void> watchdog(evio::reactor& r, std::shared_ptr<idle_state> st, long idle_ms) {
-    const auto limit = std::chrono::milliseconds(idle_ms);
-    while (st->stream) {
-        co_await evio::sleep_until(r, st->last + limit);
-        if (st->stream && std::chrono::steady_clock::now() - st->last >= limit) {
-            st->stream->close();
-            co_return;
-        }
-    }
-}
-
+/// Echoes until the peer closes; with an idle limit, a read that sees no byte for `idle_ms`
+/// times out (the read is cancelled and retired) and the connection is closed.
 evio::task<void> session(evio::reactor& r, evio::tcp_stream s, long idle_ms) {
     (void)s.set_nodelay(true);
     std::array<std::byte, 16384> buf;
-    std::shared_ptr<idle_state> st;
-    if (idle_ms > 0) {
-        st = std::make_shared<idle_state>();
-        st->stream = &s;
-        evio::spawn(r, watchdog(r, st, idle_ms));
-    }
     for (;;) {
-        auto n = co_await s.read_some(buf);
-        if (!n || *n == 0) break;
-        if (st) st->last = std::chrono::steady_clock::now();
+        auto n = idle_ms > 0
+                     ? co_await evio::with_timeout(r, std::chrono::milliseconds(idle_ms), s.read_some(buf))
+                     : co_await s.read_some(buf);
+        if (!n || *n == 0) break; // error, idle timeout (errc::timed_out) or EOF
         if (!co_await s.write_all(std::span(buf).first(*n))) break;
     }
-    if (st) st->stream = nullptr;
 }
 
 evio::task<void> serve(evio::reactor& r, evio::tcp_listener& lis, long idle_ms) {
