@@ -80,12 +80,14 @@ public:
         const direction d = direction_of(op.kind);
         op_queue& q = s.q(d);
         if (q.empty() && !(op.kind == op_kind::accept && s.accept_backoff)) {
-            if (attempt(op, s)) {
+            if (!core_.within_budget(s)) {
+                // Over this turn's budget: yield before the syscall. The op waits in its FIFO
+                // (so a close or a cancel still finds it) and is retried at the end of the turn.
+                core_.retry_later(op.tok, d);
+            } else if (attempt(op, s)) {
                 if (op.kind == op_kind::accept && op.error != 0 && is_fd_exhaustion(op.error))
                     core_.note_accept_exhausted(s, op.tok);
-                if (core_.within_budget(s)) return false;
-                core_.complete_later(op); // over budget: yield to the other tokens
-                return true;
+                return false;
             }
         }
         q.push(&op);
@@ -132,6 +134,10 @@ public:
             operation* op = q.head;
             if (!op) return;
             if (op->kind == op_kind::accept && s->accept_backoff) return;
+            if (!core_.within_budget(*s)) { // a resumed coroutine keeps queueing ops: yield
+                core_.retry_later(t, d);
+                return;
+            }
             if (!attempt(*op, *s)) return;
             q.pop();
             if (q.empty()) s->interest &= static_cast<std::uint8_t>(~interest_of(d));

@@ -11,8 +11,10 @@
 // - Deregistration: CancelIoEx(handle, &op) per op this token has in the kernel (never by handle
 //   alone); each op resumes once after its own packet (ERROR_OPERATION_ABORTED ->
 //   operation_canceled); the slot is freed when its in-flight count reaches zero.
-// - Quirks: a handle can be associated with one port once (ERROR_INVALID_PARAMETER otherwise);
-//   Wine 8: GetProcessHandleCount always reports 0 (see docs/backends.md, "Windows (IOCP)").
+// - Quirks: a handle keeps its first port and key until closed (ERROR_INVALID_PARAMETER on a
+//   second association), so a handle re-registered after deregister(t, false) is routed through
+//   `aliases_`; Winsock reports a write after the peer's FIN as a reset (mapped to broken_pipe
+//   once a read saw the FIN). Wine 8: see docs/backends.md, "Windows (IOCP)".
 #pragma once
 
 #include <evio/detail/platform.hpp>
@@ -40,8 +42,8 @@
 
 namespace evio::detail {
 
-static_assert(sizeof(OVERLAPPED) <= sizeof(operation::overlapped),
-              "operation::overlapped must hold an OVERLAPPED");
+static_assert(sizeof(OVERLAPPED) + 1 <= sizeof(operation::overlapped),
+              "operation::overlapped must hold an OVERLAPPED and the cancel flag");
 static_assert(alignof(OVERLAPPED) <= 8, "operation::overlapped is aligned to 8");
 static_assert(sizeof(ULONG_PTR) == 8, "the completion key packs {index, generation}: 64-bit only");
 static_assert(2 * (sizeof(sockaddr_in6) + 16) <= sizeof(operation::addr),
@@ -120,15 +122,19 @@ public:
         s.interest |= interest_of(d);
         ++core_.pending_ops;
         if (!idle || (op.kind == op_kind::accept && s.accept_backoff)) return true;
+        if (!core_.within_budget(s)) {
+            // Over this turn's budget: yield before the call. The op waits in its FIFO (so a
+            // close or a cancel still finds it) and is issued at the end of the turn.
+            core_.retry_later(op.tok, d);
+            return true;
+        }
         if (issue(op, s)) return true; // the kernel holds it: a packet will come
         q.pop();
         s.interest &= static_cast<std::uint8_t>(~interest_of(d));
         --core_.pending_ops;
         if (op.kind == op_kind::accept && is_fd_exhaustion(op.error))
             core_.note_accept_exhausted(s, op.tok);
-        if (core_.within_budget(s)) return false;
-        core_.complete_later(op); // over budget: yield to the other tokens
-        return true;
+        return false;
     }
 
     /// Deregistration steps 2-3 for this token only: CancelIoEx for each op it has in the kernel
@@ -153,10 +159,31 @@ public:
         s.interest = interest_none;
     }
 
-    /// Issues the parked head ops of `t` in direction `d` (accept back-off release).
-    void retry(token t, direction d) {
-        if (slot* s = core_.table.find(t)) pump(*s, d);
+    /// Cancels one op (with_timeout, with_cancellation, when_any). In the kernel: CancelIoEx by
+    /// its own OVERLAPPED; it resumes after its packet, with operation_canceled, or with its
+    /// real result if it finished first (ERROR_NOT_FOUND), and a read_exact/write_all or an
+    /// accept retry is not issued again. Queued behind the head (or held back by the accept
+    /// back-off): unlinked and resumed later in this turn with operation_canceled.
+    void cancel(operation& op, slot& s) {
+        if (op.in_kernel) {
+            op.overlapped[cancel_flag_at] = 1;
+            (void)EVIO_WINCALL(iocp_cancel, FALSE,
+                               ::CancelIoEx(to_handle(s.handle), overlapped_of(op)));
+            return;
+        }
+        const direction d = direction_of(op.kind);
+        op_queue& q = s.q(d);
+        const bool was_head = q.head == &op;
+        if (!q.remove(&op)) return; // already finished
+        if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_of(d));
+        --core_.pending_ops;
+        op.error = native_cancel_error;
+        core_.complete_later(op);
+        if (was_head && !q.empty()) core_.retry_later(op.tok, d); // the next one may run now
     }
+
+    /// Issues the parked head ops of `t` in direction `d` (accept back-off release).
+    void retry(token t, direction d) { pump(t, d); }
 
     /// One GetQueuedCompletionStatusEx batch, up to `timeout_ms` (-1: forever); resumes waiters
     /// inline.
@@ -212,8 +239,12 @@ private:
     static constexpr ULONG max_entries = 128;
     static constexpr DWORD accept_addr_len = sizeof(sockaddr_in6) + 16; // AcceptEx's minimum
     static constexpr int max_accept_retries = 64;
+    static constexpr std::size_t all_chunk = std::size_t{256} << 10; ///< write_all: per WSASend
     static constexpr std::uint8_t flag_skip = 1;     ///< skip-on-success is on for the socket
     static constexpr std::uint8_t flag_peer_fin = 2; ///< a read saw the peer's FIN (returned 0)
+    /// operation::overlapped holds the OVERLAPPED, then this room's byte "cancel requested"
+    /// (not touched by fresh_overlapped; zero in a new operation).
+    static constexpr std::size_t cancel_flag_at = sizeof(OVERLAPPED);
 
     [[noreturn]] static void fail(const char* what, int err) {
         throw std::system_error(std::error_code(err, std::system_category()), what);
@@ -379,7 +410,11 @@ private:
             }
             case op_kind::send: {
                 if (op.done == op.len) return false;
-                WSABUF b{clamp_len(op.len - op.done), reinterpret_cast<char*>(op.buf + op.done)};
+                // write_all goes out in chunks (as Asio's transfer_all does), so a cancelled or
+                // failed write_all knows how much left: a cancelled WSASend may report 0 bytes.
+                const std::size_t left = op.len - op.done;
+                WSABUF b{clamp_len(op.all && left > all_chunk ? all_chunk : left),
+                         reinterpret_cast<char*>(op.buf + op.done)};
                 DWORD n = 0;
                 const int rc =
                     EVIO_WINCALL(send, SOCKET_ERROR, ::WSASend(sock, &b, 1, &n, 0, ov, nullptr));
@@ -447,20 +482,29 @@ private:
         }
     }
 
-    /// Issues the heads of direction `d` until one is held by the kernel; ops that finish
-    /// without a packet resume later in this turn.
-    void pump(slot& s, direction d) {
-        op_queue& q = s.q(d);
-        while (operation* next = q.head) {
-            if (next->in_kernel) return;
-            if (next->kind == op_kind::accept && s.accept_backoff) return;
-            if (issue(*next, s)) return;
+    /// Issues the heads of `t`'s direction `d` until one is held by the kernel; an op that
+    /// finishes without a packet resumes here, inline (the slot is looked up again after each
+    /// resumption: the coroutine may have closed the token). Over the turn's budget: the rest
+    /// waits in the FIFO for the end of the turn.
+    void pump(token t, direction d) {
+        for (;;) {
+            slot* s = core_.table.find(t);
+            if (!s) return;
+            op_queue& q = s->q(d);
+            operation* next = q.head;
+            if (!next || next->in_kernel) return;
+            if (next->kind == op_kind::accept && s->accept_backoff) return;
+            if (!core_.within_budget(*s)) {
+                core_.retry_later(t, d);
+                return;
+            }
+            if (issue(*next, *s)) return;
             q.pop();
-            if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_of(d));
+            if (q.empty()) s->interest &= static_cast<std::uint8_t>(~interest_of(d));
             --core_.pending_ops;
             if (next->kind == op_kind::accept && is_fd_exhaustion(next->error))
-                core_.note_accept_exhausted(s, next->tok);
-            core_.complete_later(*next);
+                core_.note_accept_exhausted(*s, t);
+            next->waiter.resume();
         }
     }
 
@@ -546,14 +590,22 @@ private:
             return;
         }
 
+        // cancel(): a partial read_exact/write_all or an accept retry is not issued again.
+        const bool canceled = op.overlapped[cancel_flag_at] != 0;
         if (err == 0) {
             switch (op.kind) {
             case op_kind::recv:
             case op_kind::send:
-                if (!account(op, n) && issue(op, s)) return; // read_exact/write_all: more
+                if (!account(op, n)) { // read_exact/write_all: more to move
+                    if (canceled) op.error = native_cancel_error;
+                    else if (issue(op, s)) return;
+                }
                 break;
             case op_kind::accept:
-                if (!finish_accept(op, s) && issue(op, s)) return; // retry with a new socket
+                if (!finish_accept(op, s)) { // retry with a new socket
+                    if (canceled) op.error = native_cancel_error;
+                    else if (issue(op, s)) return;
+                }
                 break;
             case op_kind::connect:
                 finish_connect(op, s);
@@ -561,12 +613,14 @@ private:
             }
         } else if (op.kind == op_kind::accept) {
             close_native(std::exchange(op.accepted, invalid_handle));
-            if (is_per_connection(err)) {
+            if (is_per_connection(err) && !canceled) {
                 if (issue(op, s)) return; // the client gave up: wait for the next one
             } else {
                 op.error = err;
             }
         } else {
+            // A failed or cancelled transfer may still have moved bytes: transferred() says so.
+            if (op.kind == op_kind::recv || op.kind == op_kind::send) op.done += n;
             op.error = failure(op, err);
         }
 
@@ -575,8 +629,9 @@ private:
         q.pop();
         if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_of(d));
         --core_.pending_ops;
-        pump(s, d);
+        const token t = op.tok;
         op.waiter.resume(); // `s` may be dangling from here on
+        pump(t, d);         // the next op of this direction, if the coroutine did not start it
     }
 
     reactor_core& core_;
