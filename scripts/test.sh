@@ -2,16 +2,26 @@
 # SPDX-License-Identifier: MIT
 # evio's test driver (what CI runs): configure, build and ctest each stage, then one summary.
 #
-#   ./scripts/test.sh                 all stages: dev asan mingw
+#   ./scripts/test.sh                 all stages: dev asan mingw package lint
 #   ./scripts/test.sh dev asan        only these (also: tsan, epoll-only)
 #
-# Stages (each uses the CMakePresets.json preset of the same name, binary dir build/<preset>):
-#   dev         g++, RelWithDebInfo, tests at EVIO_CONTRACTS=2, plus the standalone-header check
-#   asan        clang++, Debug, -fsanitize=address,undefined
+# Stages dev..epoll-only use the CMakePresets.json preset of the same name, binary dir
+# build/<preset>:
+#   dev         g++, RelWithDebInfo, -Werror (EVIO_WERROR), tests at EVIO_CONTRACTS=2, plus the
+#               standalone-header check
+#   asan        clang++, Debug, -Werror, -fsanitize=address,undefined
 #   mingw       x86_64-w64-mingw32 cross build (preset mingw-wine); tests run under Wine with
 #               WINEPREFIX=build/wineprefix. EVIO_SKIP_WINE=1 builds but does not run them.
 #   tsan        clang++, Debug, -fsanitize=thread (not in the default set)
 #   epoll-only  g++ with EVIO_NO_URING=ON (not in the default set)
+#   package     tests/package/run.sh: cmake --install into a temporary prefix, then consumer
+#               projects (find_package, add_subdirectory, FetchContent, pkg-config, the Conan
+#               test_package, the vcpkg port) each run an echo round trip; plus
+#               scripts/check_workflows.sh (.github/workflows/*.yml parse and name real presets,
+#               scripts and stages) and scripts/check_api_docs.sh (docs/api.md covers every
+#               public name)
+#   lint        scripts/lint.sh: clang-tidy on the examples and a TU including <evio/evio.hpp>
+#               (Linux and Windows headers), shellcheck on the scripts (about a minute)
 # Environment: EVIO_JOBS (default 2), EVIO_SKIP_WINE (default 0).
 # Exit status: nonzero if any stage failed to configure, build, or pass its tests.
 set -euo pipefail
@@ -21,13 +31,14 @@ cd "$root"
 
 # shellcheck source=scripts/lib/deps.sh
 source scripts/lib/deps.sh
-evio_ensure_packages "${EVIO_DEV_PACKAGES[@]}"
 
 jobs="${EVIO_JOBS:-2}"
 stages=("$@")
 if [ "${#stages[@]}" -eq 0 ]; then
-    stages=(dev asan mingw)
+    stages=(dev asan mingw package lint)
 fi
+mapfile -t stage_packages < <(evio_packages_for_stages "${stages[@]}")
+evio_ensure_packages "${stage_packages[@]}"
 
 declare -A summary=()
 failed=0
@@ -137,6 +148,45 @@ run_stage() {
     return "$rc"
 }
 
+# run_script_stage <stage> <command...>: runs a script that ends its output with
+# "<stage>: N passed, N failed, N skipped" and records that line for the summary.
+run_script_stage() {
+    local stage="$1" log="$root/build/$1-output.log" rc=0 line
+    shift
+    mkdir -p "$root/build"
+    "$@" 2>&1 | tee "$log" || rc=$?
+    line="$(grep -E "^$stage: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped\$" "$log" | tail -n1 || true)"
+    if [ -z "$line" ]; then
+        summary[$stage]="$stage: $1 printed no summary (exit $rc)"
+        return 1
+    fi
+    summary[$stage]="$line"
+    [ "$rc" -eq 0 ]
+}
+
+# The package stage: tests/package/run.sh, then the repository checks that go with packaging.
+run_package_stage() {
+    local rc=0 p f s name
+    run_script_stage package tests/package/run.sh || rc=1
+    read -r p f s < <(sed -nE 's/^package: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/p' \
+                      <<<"${summary[package]}")
+    if [ -z "${p:-}" ]; then # run.sh printed no summary: count it as one failure
+        p=0 f=1 s=0
+    fi
+    for name in check_workflows check_api_docs; do
+        echo "-- package check: scripts/$name.sh"
+        if "scripts/$name.sh"; then
+            p=$((p + 1))
+        else
+            f=$((f + 1))
+            rc=1
+            echo "FAIL scripts/$name.sh"
+        fi
+    done
+    summary[package]="package: $p passed, $f failed, $s skipped"
+    return "$rc"
+}
+
 # Wine for the mingw stage: a private prefix under build/, created once.
 prepare_wine() {
     export WINEDEBUG=-all
@@ -165,8 +215,10 @@ for stage in "${stages[@]}"; do
                         TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 || rc=$? ;;
         epoll-only) run_stage epoll-only epoll-only || rc=$? ;;
         mingw)      run_stage mingw mingw-wine || rc=$? ;;
+        package)    run_package_stage || rc=$? ;;
+        lint)       run_script_stage lint scripts/lint.sh || rc=$? ;;
         *)
-            echo "unknown stage '$stage' (known: dev asan mingw tsan epoll-only)" >&2
+            echo "unknown stage '$stage' (known: dev asan mingw package lint tsan epoll-only)" >&2
             summary[$stage]="$stage: unknown stage"
             rc=2
             ;;

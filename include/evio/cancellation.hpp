@@ -78,8 +78,8 @@ private:
 /// from any thread. Allocates nothing but the stop callback registration.
 /// Preconditions: awaited inside an evio::task running on a reactor.
 template <class A>
-[[nodiscard]] cancellation_op<std::remove_cvref_t<A>> with_cancellation(std::stop_token st, A&& a) {
-    return cancellation_op<std::remove_cvref_t<A>>(std::move(st), std::move(a));
+[[nodiscard]] cancellation_op<A> with_cancellation(std::stop_token st, A a) {
+    return cancellation_op<A>(std::move(st), std::move(a));
 }
 
 } // namespace evio

@@ -232,9 +232,9 @@ private:
             for (int k = 0; k < gap; ++k) full[k] = groups[k];
             for (int k = 0; k < tail; ++k) full[8 - tail + k] = groups[gap + k];
         }
-        for (int k = 0; k < 8; ++k) {
-            out[static_cast<std::size_t>(2 * k)] = static_cast<std::uint8_t>(full[k] >> 8);
-            out[static_cast<std::size_t>(2 * k + 1)] = static_cast<std::uint8_t>(full[k] & 0xff);
+        for (std::size_t k = 0; k < 8; ++k) {
+            out[2 * k] = static_cast<std::uint8_t>(full[k] >> 8);
+            out[2 * k + 1] = static_cast<std::uint8_t>(full[k] & 0xff);
         }
         return true;
     }

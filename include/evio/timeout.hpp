@@ -72,19 +72,16 @@ private:
 /// is lost. A timed-out read_exact/write_all keeps its byte count in `transferred()`.
 /// Allocates nothing. Preconditions: awaited inside an evio::task running on `r`.
 template <class A, class Rep, class Period>
-[[nodiscard]] timeout_op<std::remove_cvref_t<A>> with_timeout(reactor& r,
-                                                               std::chrono::duration<Rep, Period> d,
-                                                               A&& a) {
-    return timeout_op<std::remove_cvref_t<A>>(
-        r, detail::clock::now() + std::chrono::ceil<detail::clock::duration>(d), std::move(a));
+[[nodiscard]] timeout_op<A> with_timeout(reactor& r, std::chrono::duration<Rep, Period> d, A a) {
+    return timeout_op<A>(r, detail::clock::now() + std::chrono::ceil<detail::clock::duration>(d),
+                         std::move(a));
 }
 
 /// Like with_timeout, with an absolute steady-clock deadline.
 template <class A, class Duration>
-[[nodiscard]] timeout_op<std::remove_cvref_t<A>>
-with_deadline(reactor& r, std::chrono::time_point<std::chrono::steady_clock, Duration> tp, A&& a) {
-    return timeout_op<std::remove_cvref_t<A>>(
-        r, std::chrono::time_point_cast<detail::clock::duration>(tp), std::move(a));
+[[nodiscard]] timeout_op<A>
+with_deadline(reactor& r, std::chrono::time_point<std::chrono::steady_clock, Duration> tp, A a) {
+    return timeout_op<A>(r, std::chrono::time_point_cast<detail::clock::duration>(tp), std::move(a));
 }
 
 } // namespace evio

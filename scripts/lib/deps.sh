@@ -1,14 +1,25 @@
 # shellcheck shell=bash
 # SPDX-License-Identifier: MIT
-# Shared by .ci/run, scripts/test.sh and scripts/demo.sh: install the Debian packages evio needs.
+# Shared by .ci/run, scripts/test.sh, scripts/demo.sh and scripts/install-deps.sh: install the
+# Debian packages evio needs.
 # Source it, then call: evio_ensure_packages [pkg...]   (no arguments: EVIO_DEV_PACKAGES)
 
-# Everything the full test driver uses (dev, asan, mingw/Wine stages) plus tools for debugging.
+# Per purpose (scripts/test.sh installs the union for the stages it runs).
+# Building and running the tests with g++ (stages dev, epoll-only, package).
+EVIO_BUILD_PACKAGES=(build-essential cmake pkg-config liburing-dev catch2 libasio-dev python3-yaml)
+# clang and its sanitizer runtimes (stages asan, tsan).
+EVIO_CLANG_PACKAGES=(clang libclang-rt-14-dev)
+# The Windows cross build and Wine (stage mingw; stage lint uses the mingw headers when present).
+EVIO_MINGW_PACKAGES=(g++-mingw-w64-x86-64-posix wine64 wine)
+# Static checks (stage lint; the mingw-w64 compiler provides the headers of the Windows units).
+EVIO_LINT_PACKAGES=(clang clang-tidy shellcheck g++-mingw-w64-x86-64-posix)
+
+# Everything the full test driver uses plus tools for debugging.
 EVIO_DEV_PACKAGES=(
-    build-essential cmake pkg-config
-    liburing-dev catch2 libasio-dev
-    clang libclang-rt-14-dev
-    g++-mingw-w64-x86-64-posix wine64 wine
+    "${EVIO_BUILD_PACKAGES[@]}"
+    "${EVIO_CLANG_PACKAGES[@]}"
+    "${EVIO_MINGW_PACKAGES[@]}"
+    clang-tidy shellcheck
     strace
 )
 
@@ -39,4 +50,19 @@ evio_ensure_packages() {
     echo "evio: installing missing packages: ${missing[*]}"
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+}
+
+# Prints the packages the given scripts/test.sh stages need, one per line (duplicates removed).
+evio_packages_for_stages() {
+    local stage
+    {
+        printf '%s\n' "${EVIO_BUILD_PACKAGES[@]}"
+        for stage in "$@"; do
+            case "$stage" in
+                asan | tsan) printf '%s\n' "${EVIO_CLANG_PACKAGES[@]}" ;;
+                mingw) printf '%s\n' "${EVIO_MINGW_PACKAGES[@]}" ;;
+                lint) printf '%s\n' "${EVIO_LINT_PACKAGES[@]}" ;;
+            esac
+        done
+    } | awk '!seen[$0]++'
 }

@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: MIT
+# Warning flags for the package consumer tests: evio must not make a consumer's -Werror build fail.
+function(evio_consumer_warnings target)
+    if(MSVC)
+        target_compile_options(${target} PRIVATE /W4 /permissive-)
+        if(EVIO_CONSUMER_WERROR)
+            target_compile_options(${target} PRIVATE /WX)
+        endif()
+    else()
+        target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+        if(EVIO_CONSUMER_WERROR)
+            target_compile_options(${target} PRIVATE -Werror)
+        endif()
+    endif()
+endfunction()
