@@ -172,7 +172,14 @@ public:
         // Contract: deregistering one token must not change what any other token waits for.
         EVIO_CONTRACT(2, "isolation.neighbour_changed",
                       core_.table.neighbours_unchanged(core_.audit_before, t.index));
-        if (close) detail::close_native(h);
+        if (close) {
+            with_room([&](auto& r) {
+                if constexpr (requires { r.close_handle(h); })
+                    r.close_handle(h); // io_uring: IORING_OP_CLOSE
+                else
+                    detail::close_native(h);
+            });
+        }
         if (!core_.backoff_listeners.empty()) core_.backoff_release = true; // an fd came free
     }
 

@@ -16,6 +16,7 @@
 //   queue; connections accepted with no waiter are stashed for the next accept(). When the kernel
 //   ends a multishot (no IORING_CQE_F_MORE: EMFILE, ...) it is re-armed while waiters remain.
 //   A kernel that rejects multishot (-EINVAL) makes the ring fall back to one-shot accept.
+// - Close is IORING_OP_CLOSE, submitted at once (the fd number is free on return, like close(2)).
 // - Quirks: -EAGAIN/-EINTR in a CQE are resubmitted; a full SQ is flushed, and what still does
 //   not fit waits in a backlog for the next turn (io_uring_get_sqe(3) may return NULL).
 #pragma once
@@ -148,6 +149,24 @@ public:
         core_.complete_later(op);
     }
 
+    /// Closes a deregistered socket through the ring (IORING_OP_CLOSE), submitted at once so the
+    /// descriptor number is free when this returns, as with close(2). Its in-flight ops were
+    /// cancelled by user_data before; the kernel keeps the file alive until they retire.
+    void close_handle(native_handle fd) {
+        io_uring_sqe* sqe = backlog_.empty() ? get_sqe() : nullptr;
+        if (!sqe) {
+            close_native(fd);
+            return;
+        }
+        io_uring_prep_close(sqe, fd);
+        io_uring_sqe_set_data64(sqe, tag_close << tag_shift);
+        // No CQE on success (5.17+): a close must not satisfy the next turn's wait for one
+        // completion while the real ones still sit in deferred task work.
+        if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+        enable();
+        if (EVIO_SYSCALL(close, -EIO, io_uring_submit(&ring_)) < 0) close_native(fd);
+    }
+
     void retry(token t, direction d) {
         slot* s = core_.table.find(t);
         if (!s) return;
@@ -248,6 +267,7 @@ private:
     static constexpr std::uint64_t tag_cancel = 2;
     static constexpr std::uint64_t tag_wake = 3;
     static constexpr std::uint64_t tag_accept_ms = 4; ///< a listener's multishot accept
+    static constexpr std::uint64_t tag_close = 5;     ///< IORING_OP_CLOSE of a deregistered socket
     static constexpr std::uint64_t wake_tag = tag_wake << tag_shift;
 
     [[noreturn]] static void fail(const char* what, int err) {
@@ -276,6 +296,7 @@ private:
                       {IORING_OP_RECV, "IORING_OP_RECV"},
                       {IORING_OP_SEND, "IORING_OP_SEND"},
                       {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
+                      {IORING_OP_CLOSE, "IORING_OP_CLOSE"},
                       {IORING_OP_READ, "IORING_OP_READ"}};
         for (const auto& n : needed) {
             if (!io_uring_opcode_supported(probe, n.op)) {
@@ -507,7 +528,7 @@ private:
 
     void dispatch(std::uint64_t ud, int res, unsigned flags) {
         const auto tag = ud >> tag_shift;
-        if (tag == tag_cancel) return;
+        if (tag == tag_cancel || tag == tag_close) return;
         if (tag == tag_accept_ms) {
             dispatch_accept(static_cast<std::uint32_t>(ud),
                             static_cast<std::uint32_t>(ud >> 32) & 0xffffffu, res, flags);
