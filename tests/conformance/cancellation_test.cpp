@@ -336,3 +336,36 @@ TEST_CASE("reactor destruction with pending timers and ops: frames destroyed, no
     CHECK(destroyed == 4);
     CHECK(resumed == 0);
 }
+
+TEST_CASE("cancel a connect in flight (the listener's accept queue is full)") {
+    evio::reactor r{opts()};
+    auto lis = evio::tcp_listener::bind(r, evio::endpoint::loopback_v4(0), 1).value();
+    const auto ep = lis.local_endpoint().value();
+    // Nobody accepts: once the accept queue is full the kernel drops further SYNs, so the next
+    // connect stays in progress (Linux; retransmits after about 1 s).
+    std::vector<evio::tcp_stream> queued;
+    for (int i = 0; i < 8; ++i) {
+        auto c = evio::sync_wait(r, [&]() -> evio::task<evio::result<evio::tcp_stream>> {
+            co_return co_await evio::with_timeout(r, 200ms, evio::tcp_stream::connect(r, ep));
+        }());
+        if (!c) break; // this one is stuck: the queue is full
+        queued.push_back(std::move(*c));
+    }
+    std::stop_source ss;
+    bool resumed = false;
+    std::error_code ec;
+    evio::spawn(r, [&]() -> evio::task<void> {
+        auto c = co_await evio::with_cancellation(ss.get_token(), evio::tcp_stream::connect(r, ep));
+        resumed = true;
+        ec = c.error();
+    });
+    for (int i = 0; i < 5; ++i) r.run_once(10ms);
+    if (resumed) {
+        WARN("the connect finished before the cancel (" << ec.message()
+                                                        << "): this stack answers a full backlog");
+        return;
+    }
+    ss.request_stop();
+    REQUIRE(evio::test::run_until(r, [&] { return resumed; }, 5s));
+    CHECK(ec == evio::errc::operation_canceled);
+}
