@@ -25,6 +25,14 @@ public:
         if (op_.accepted != detail::invalid_handle) detail::close_native(op_.accepted);
     }
     accept_op(accept_op&& o) noexcept : io_awaiter(std::move(o)) {}
+#if EVIO_HAS_IOCP
+    /// IOCP: AcceptEx writes both addresses into a buffer that must live as long as the op.
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        op_.addr = addr_;
+        return io_awaiter::await_suspend(h);
+    }
+#endif
     result<tcp_stream> await_resume() {
         settle();
         if (op_.error) return error();
@@ -36,6 +44,10 @@ public:
         }
         return tcp_stream(*r_, h, *t);
     }
+#if EVIO_HAS_IOCP
+private:
+    alignas(8) unsigned char addr_[detail::operation::addr_capacity];
+#endif
 };
 
 /// A listening socket registered with one reactor. Move-only; closing it cancels pending accepts.

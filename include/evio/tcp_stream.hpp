@@ -111,7 +111,8 @@ public:
         owned_ = true;
         op_.tok = *t;
         op_.family = ep_.is_v4() ? 4 : 6;
-        op_.addr_len = static_cast<std::uint32_t>(detail::to_sockaddr(ep_, op_.addr));
+        op_.addr = addr_;
+        op_.addr_len = static_cast<std::uint32_t>(detail::to_sockaddr(ep_, addr_));
         return io_awaiter::await_suspend(h);
     }
 
@@ -119,6 +120,7 @@ public:
 
 private:
     endpoint ep_;
+    alignas(8) unsigned char addr_[detail::operation::addr_capacity]; ///< the native sockaddr
     std::error_code early_{};
     detail::native_handle fd_ = detail::invalid_handle;
     bool owned_ = false;

@@ -37,6 +37,8 @@ inline constexpr int error_closed = -2;
 /// The reactor links it into its token's per-direction FIFO while it waits, and never touches
 /// it again after resuming `waiter`.
 struct operation {
+    /// Bytes an address buffer needs (connect's sockaddr_storage, AcceptEx's two addresses).
+    static constexpr std::size_t addr_capacity = 128;
     std::coroutine_handle<> waiter{};
     operation* next = nullptr; ///< link in the token's FIFO for this direction
     token tok{};
@@ -51,7 +53,9 @@ struct operation {
     int error = 0;          ///< 0, a positive native error (errno / Win32), or error_eof
     native_handle accepted = invalid_handle; ///< accept: the new connection
     /// connect: the remote address as a native sockaddr; accept (IOCP): AcceptEx's buffer.
-    alignas(8) unsigned char addr[128]{};
+    /// Points into the awaiter (set when it starts, so a moved awaiter never dangles): the
+    /// storage is paid only by the operations that need it, not zeroed on every read and write.
+    unsigned char* addr = nullptr;
     std::uint32_t addr_len = 0;
 #if EVIO_HAS_IOCP
     /// IOCP: the OVERLAPPED for this op (room iocp casts it; static_assert there checks size).
