@@ -46,8 +46,8 @@ static_assert(sizeof(OVERLAPPED) + 1 <= sizeof(operation::overlapped),
               "operation::overlapped must hold an OVERLAPPED and the cancel flag");
 static_assert(alignof(OVERLAPPED) <= 8, "operation::overlapped is aligned to 8");
 static_assert(sizeof(ULONG_PTR) == 8, "the completion key packs {index, generation}: 64-bit only");
-static_assert(2 * (sizeof(sockaddr_in6) + 16) <= sizeof(operation::addr),
-              "AcceptEx's address buffer lives in operation::addr");
+static_assert(2 * (sizeof(sockaddr_in6) + 16) <= operation::addr_capacity,
+              "AcceptEx's address buffer (accept_op's, via operation::addr) is too small");
 
 class iocp_reactor {
 public:
