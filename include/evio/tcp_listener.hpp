@@ -51,25 +51,9 @@ private:
 };
 
 /// A listening socket registered with one reactor. Move-only; closing it cancels pending accepts.
-class tcp_listener {
+class tcp_listener : public detail::registered_handle {
 public:
     tcp_listener() noexcept = default;
-    tcp_listener(tcp_listener&& o) noexcept
-        : r_(std::exchange(o.r_, nullptr)), h_(std::exchange(o.h_, detail::invalid_handle)),
-          t_(std::exchange(o.t_, token{})), family_(o.family_) {}
-    tcp_listener& operator=(tcp_listener&& o) noexcept {
-        if (this != &o) {
-            close();
-            r_ = std::exchange(o.r_, nullptr);
-            h_ = std::exchange(o.h_, detail::invalid_handle);
-            t_ = std::exchange(o.t_, token{});
-            family_ = o.family_;
-        }
-        return *this;
-    }
-    tcp_listener(const tcp_listener&) = delete;
-    tcp_listener& operator=(const tcp_listener&) = delete;
-    ~tcp_listener() { close(); }
 
     /// Binds and listens on `ep` (port 0 picks a free port; see local_endpoint()).
     /// Errors: address_in_use, address_not_available, permission_denied, too_many_open_files.
@@ -82,10 +66,7 @@ public:
             return t.error();
         }
         r.core().table.at(t->index).listener = true;
-        tcp_listener l;
-        l.r_ = &r;
-        l.h_ = *fd;
-        l.t_ = *t;
+        tcp_listener l(r, *fd, *t);
         l.family_ = ep.is_v4() ? 4 : 6;
         return l;
     }
@@ -101,23 +82,10 @@ public:
         return detail::local_endpoint_of(h_);
     }
 
-    /// Deregisters and closes; pending accepts resume with operation_canceled. Idempotent.
-    void close() noexcept {
-        if (r_ && t_.valid()) r_->deregister(t_);
-        r_ = nullptr;
-        h_ = detail::invalid_handle;
-        t_ = token{};
-    }
-    bool is_open() const noexcept { return r_ != nullptr && t_.valid(); }
-
-    detail::native_handle native_handle() const noexcept { return h_; }
-    token native_token() const noexcept { return t_; }
-    reactor* owner() const noexcept { return r_; }
-
 private:
-    reactor* r_ = nullptr;
-    detail::native_handle h_ = detail::invalid_handle;
-    token t_{};
+    tcp_listener(reactor& r, detail::native_handle h, token t) noexcept
+        : registered_handle(r, h, t) {}
+
     std::uint8_t family_ = 4;
 };
 

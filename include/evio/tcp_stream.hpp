@@ -3,6 +3,7 @@
 #pragma once
 
 #include <evio/detail/io_op.hpp>
+#include <evio/detail/registered_handle.hpp>
 #include <evio/detail/socket.hpp>
 #include <evio/endpoint.hpp>
 #include <evio/reactor.hpp>
@@ -128,27 +129,13 @@ private:
 
 /// A connected TCP socket registered with one reactor. Move-only; closing (or destroying) it
 /// deregisters it: operations still pending on it resume with `errc::operation_canceled`.
-class tcp_stream {
+class tcp_stream : public detail::registered_handle {
 public:
     /// A closed stream; every operation on it fails with `errc::closed`.
     tcp_stream() noexcept = default;
     /// Adopts a registered socket. Preconditions: `t` names `h` in `r`.
-    tcp_stream(reactor& r, detail::native_handle h, token t) noexcept : r_(&r), h_(h), t_(t) {}
-    tcp_stream(tcp_stream&& o) noexcept
-        : r_(std::exchange(o.r_, nullptr)), h_(std::exchange(o.h_, detail::invalid_handle)),
-          t_(std::exchange(o.t_, token{})) {}
-    tcp_stream& operator=(tcp_stream&& o) noexcept {
-        if (this != &o) {
-            close();
-            r_ = std::exchange(o.r_, nullptr);
-            h_ = std::exchange(o.h_, detail::invalid_handle);
-            t_ = std::exchange(o.t_, token{});
-        }
-        return *this;
-    }
-    tcp_stream(const tcp_stream&) = delete;
-    tcp_stream& operator=(const tcp_stream&) = delete;
-    ~tcp_stream() { close(); }
+    tcp_stream(reactor& r, detail::native_handle h, token t) noexcept
+        : registered_handle(r, h, t) {}
 
     /// Connects to `ep`. Returns: the connected stream.
     /// Errors: connection_refused, timed_out, network_unreachable, too_many_open_files, ...
@@ -182,17 +169,6 @@ public:
         if (!is_open()) return errc::closed;
         return detail::shutdown_send(h_);
     }
-    /// Deregisters and closes the socket; pending operations resume with operation_canceled.
-    /// Idempotent.
-    void close() noexcept {
-        if (r_ && t_.valid()) r_->deregister(t_);
-        r_ = nullptr;
-        h_ = detail::invalid_handle;
-        t_ = token{};
-    }
-    /// True until close() or a move-from.
-    bool is_open() const noexcept { return r_ != nullptr && t_.valid(); }
-
     result<endpoint> local_endpoint() const noexcept {
         if (!is_open()) return errc::closed;
         return detail::local_endpoint_of(h_);
@@ -207,16 +183,6 @@ public:
         return detail::set_nodelay(h_, on);
     }
 
-    /// The OS socket (fd or SOCKET); owned by the stream.
-    detail::native_handle native_handle() const noexcept { return h_; }
-    /// The registration in the reactor.
-    token native_token() const noexcept { return t_; }
-    reactor* owner() const noexcept { return r_; }
-
-private:
-    reactor* r_ = nullptr;
-    detail::native_handle h_ = detail::invalid_handle;
-    token t_{};
 };
 
 inline result<tcp_stream> connect_op::await_resume() {
