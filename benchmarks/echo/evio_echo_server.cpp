@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+// evio echo server for the side-by-side benchmark: written the way a user would (accept loop,
+// one spawned coroutine per connection, co_await read_some / write_all), no tuning.
+//
+//   evio_echo_server [--backend io_uring|epoll|auto] [--port N] [--max-reads N]
+//
+// Prints "port N pid P backend NAME" as its first line (port 0 picks a free port). With
+// --max-reads N it stops after N successful reads in total (callgrind counts a known number of
+// echoed messages that way).
+#include <evio/evio.hpp>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+#include <unistd.h>
+
+namespace {
+
+struct options {
+    std::uint16_t port = 0;
+    evio::backend_kind backend = evio::backend_kind::automatic;
+    long long max_reads = 0; // 0: run until killed
+};
+
+long long reads_left = 0; // counts down when --max-reads is given
+
+evio::task<void> session(evio::reactor& r, evio::tcp_stream s) {
+    (void)s.set_nodelay(true);
+    std::array<std::byte, 16384> buf; // the same read size in every server of the benchmark
+    for (;;) {
+        auto n = co_await s.read_some(buf);
+        if (!n || *n == 0) break;
+        if (reads_left > 0 && --reads_left == 0) r.stop();
+        if (!co_await s.write_all(std::span(buf).first(*n))) break;
+    }
+}
+
+evio::task<void> serve(evio::reactor& r, evio::tcp_listener& lis) {
+    for (;;) {
+        auto s = co_await lis.accept();
+        if (s) evio::spawn(r, session(r, std::move(*s)));
+        else if (s.error() == evio::errc::operation_canceled) co_return;
+    }
+}
+
+bool parse(int argc, char** argv, options& o) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (i + 1 >= argc) return false;
+        const std::string_view v = argv[++i];
+        if (a == "--port") o.port = static_cast<std::uint16_t>(std::atoi(v.data()));
+        else if (a == "--max-reads") o.max_reads = std::atoll(v.data());
+        else if (a == "--backend") {
+            if (v == "epoll") o.backend = evio::backend_kind::epoll;
+            else if (v == "io_uring") o.backend = evio::backend_kind::io_uring;
+            else if (v != "auto") return false;
+        } else return false;
+    }
+    return true;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    options o;
+    if (!parse(argc, argv, o)) {
+        std::fprintf(stderr, "usage: evio_echo_server [--backend io_uring|epoll|auto] [--port N] "
+                             "[--max-reads N]\n");
+        return 2;
+    }
+    reads_left = o.max_reads;
+    try {
+        evio::reactor r{evio::reactor_options{o.backend, 1024, false}};
+        if (o.backend != evio::backend_kind::automatic && r.backend() != o.backend) {
+            std::fprintf(stderr, "evio_echo_server: backend %s unavailable\n",
+                         o.backend == evio::backend_kind::epoll ? "epoll" : "io_uring");
+            return 1;
+        }
+        auto lis = evio::tcp_listener::bind(r, evio::endpoint::loopback_v4(o.port), 4096);
+        if (!lis) {
+            std::fprintf(stderr, "bind 127.0.0.1:%u: %s\n", o.port, lis.error().message().c_str());
+            return 1;
+        }
+        std::printf("port %u pid %d backend %s\n", lis->local_endpoint().value().port(),
+                    static_cast<int>(::getpid()), evio::to_string(r.backend()));
+        std::fflush(stdout);
+        evio::spawn(r, serve(r, *lis));
+        r.run();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "evio_echo_server: %s\n", e.what());
+        return 1;
+    }
+}

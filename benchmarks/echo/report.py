@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Writes docs/benchmarks.md and docs/benchmarks.png from the results of scripts/bench.sh.
+
+Input (the --results directory): echo.tsv (loadgen lines, one per server per round per cell),
+callgrind.tsv, sections/*.md (Markdown fragments of the other run.sh scripts), load_before,
+load_after, seconds. Medians are over the rounds of one cell; ratios are of medians.
+"""
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+
+SERVERS = ["evio-io_uring", "evio-epoll", "asio-epoll", "asio-io_uring", "raw-epoll", "raw-uring"]
+PEERS = ["asio-epoll", "asio-io_uring", "raw-epoll", "raw-uring"]
+ASIO = ["asio-epoll", "asio-io_uring"]
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception:  # noqa: BLE001 - a missing tool leaves the field empty
+        return ""
+
+
+def read(path, default=""):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return default
+
+
+def header_define(path, name):
+    m = re.search(r"#\s*define\s+" + name + r"\s+(\S+)", read(path))
+    return m.group(1) if m else "?"
+
+
+def machine(root):
+    cpu = sh("lscpu | sed -n 's/^Model name: *//p'") or platform.processor()
+    asio = header_define("/usr/include/asio/version.hpp", "ASIO_VERSION")
+    if asio.isdigit():
+        v = int(asio)
+        asio = f"{v // 100000}.{v // 100 % 1000}.{v % 100}"
+    return [
+        ("CPU", f"{cpu}, {os.cpu_count()} cores (servers on CPU 0, clients on CPU 1)"),
+        ("Kernel", platform.release()),
+        ("OS", sh(". /etc/os-release && echo $PRETTY_NAME")),
+        ("Compilers", f"{sh('g++ --version | head -1')} (the build); {sh('clang++ --version | head -1')}"),
+        ("Build", "CMake Release, -O2 -DNDEBUG"),
+        ("evio", f"{header_define(os.path.join(root, 'include/evio/version.hpp'), 'EVIO_VERSION_STRING').strip(chr(34))}"
+                 f" (git {sh('git -C ' + root + ' rev-parse --short HEAD')}), EVIO_CONTRACTS="
+                 f"{header_define(os.path.join(root, 'include/evio/config.hpp'), 'EVIO_CONTRACTS')}"
+                 " (the default users get)"),
+        ("liburing", sh("pkg-config --modversion liburing")),
+        ("Asio", f"{asio} (Debian libasio-dev, standalone)"),
+        ("valgrind", sh("valgrind --version")),
+        ("Date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+    ]
+
+
+def load_echo(path):
+    """{(conns, size): {server: [row dicts]}} in file order."""
+    cells = {}
+    for line in read(path).splitlines():
+        f = line.split("\t")
+        if not f or f[0] != "R":
+            continue
+        row = {"round": int(f[1]), "server": f[2], "conns": int(f[3]), "size": int(f[4]),
+               "msgs": int(f[5]), "rate": float(f[7]), "mib": float(f[8]), "p50": float(f[9]),
+               "p99": float(f[10]), "p999": float(f[11]), "errors": int(f[12]), "cpu": float(f[13])}
+        cells.setdefault((row["conns"], row["size"]), {}).setdefault(row["server"], []).append(row)
+    return cells
+
+
+def med(rows, key):
+    vals = [r[key] for r in rows if r[key] >= 0]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def fmt_size(n):
+    return f"{n // 1024} KiB" if n >= 1024 and n % 1024 == 0 else f"{n} B"
+
+
+def fmt_num(x, digits=0):
+    if x != x:  # NaN
+        return "-"
+    return f"{x:,.{digits}f}"
+
+
+def verdict(ok, detail):
+    return ("**met**" if ok else "**missed**") + f" ({detail})"
+
+
+def echo_section(cells, out):
+    out.append("## Echo: msgs/s, server CPU per message, ratios\n")
+    out.append("Per cell: median over the rounds of messages per second (one message = S bytes sent "
+               "and the S-byte echo verified), the server's CPU time per message (utime+stime of "
+               "the server process over the interval, /proc/PID/stat, 10 ms ticks), p99 latency, "
+               "and the ratio of each server's msgs/s to the best peer of that cell (best of Asio "
+               "epoll/io_uring and raw epoll/liburing; **bold** = best peer).\n")
+    summary = {"uring_best": [], "epoll_raw": [], "cpu_asio": []}
+    for (conns, size) in sorted(cells):
+        per = cells[(conns, size)]
+        rates = {s: med(per[s], "rate") for s in per}
+        peers = {s: rates[s] for s in PEERS if s in rates}
+        best = max(peers, key=peers.get) if peers else None
+        out.append(f"### {conns} connection{'s' if conns != 1 else ''} x {fmt_size(size)}\n")
+        out.append("| server | msgs/s | MiB/s | CPU us/msg | p50 us | p99 us | vs best peer | errors |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for s in SERVERS:
+            if s not in per:
+                continue
+            rows = per[s]
+            ratio = rates[s] / peers[best] if best and peers[best] > 0 else float("nan")
+            name = f"**{s}**" if s == best else s
+            out.append(f"| {name} | {fmt_num(rates[s])} | {fmt_num(med(rows, 'mib'), 1)} | "
+                       f"{fmt_num(med(rows, 'cpu'), 2)} | {fmt_num(med(rows, 'p50'), 1)} | "
+                       f"{fmt_num(med(rows, 'p99'), 1)} | {fmt_num(ratio, 2)} | "
+                       f"{sum(r['errors'] for r in rows)} |")
+        extra = []
+        if "evio-io_uring" in rates and best:
+            r = rates["evio-io_uring"] / peers[best]
+            summary["uring_best"].append((conns, size, r, best))
+        if "evio-epoll" in rates and "raw-epoll" in rates and rates["raw-epoll"] > 0:
+            r = rates["evio-epoll"] / rates["raw-epoll"]
+            summary["epoll_raw"].append((conns, size, r))
+            extra.append(f"evio-epoll / raw-epoll = {r:.2f}")
+        if "evio-io_uring" in per and conns >= 16:
+            asio_cpu = {s: med(per[s], "cpu") for s in ASIO if s in per}
+            asio_cpu = {s: v for s, v in asio_cpu.items() if v == v and v > 0}
+            if asio_cpu:
+                a = min(asio_cpu, key=asio_cpu.get)
+                r = med(per["evio-io_uring"], "cpu") / asio_cpu[a]
+                summary["cpu_asio"].append((conns, size, r, a))
+                extra.append(f"evio-io_uring CPU/msg / {a} = {r:.2f}")
+        if extra:
+            out.append("\n" + "; ".join(extra) + ".")
+        out.append("")
+    return summary
+
+
+def callgrind_section(path, out):
+    rows = {}
+    for line in read(path).splitlines():
+        f = line.split("\t")
+        if len(f) == 6 and not f[0].startswith("#"):
+            rows[f[0]] = (int(f[1]), int(f[2] or 0), int(f[3]), int(f[4] or 0), float(f[5]))
+    if not rows:
+        return {}
+    n1, n2 = next(iter(rows.values()))[0], next(iter(rows.values()))[2]
+    out.append("## Callgrind: user-space instructions per echoed message\n")
+    out.append(f"16 connections x 64 B, the same load generator; each server runs under "
+               f"`valgrind --tool=callgrind` twice and exits after {n1:,} and after {n2:,} reads "
+               f"(one read = one message here). Instructions per message = (I2 - I1) / "
+               f"({n2:,} - {n1:,}): start-up and shut-down cancel out. Kernel work is not "
+               f"counted (callgrind sees user space only).\n")
+    out.append("| server | instructions (N1) | instructions (N2) | per message |")
+    out.append("|---|---:|---:|---:|")
+    for s in SERVERS:
+        if s in rows:
+            r = rows[s]
+            out.append(f"| {s} | {r[1]:,} | {r[3]:,} | {r[4]:,.0f} |")
+    out.append("")
+    return {s: rows[s][4] for s in rows}
+
+
+def targets_section(summary, cg, out):
+    out.append("## Targets (issue 7)\n")
+    lines = []
+    ub = summary.get("uring_best", [])
+    if ub:
+        worst = min(ub, key=lambda t: t[2])
+        met = sum(1 for t in ub if t[2] >= 1.0)
+        lines.append("evio on io_uring msgs/s >= 1.00x the best peer in every cell: " + verdict(
+            met == len(ub), f"{met}/{len(ub)} cells; worst {worst[2]:.2f}x at {worst[0]} x "
+                            f"{fmt_size(worst[1])} against {worst[3]}"))
+    ca = summary.get("cpu_asio", [])
+    if ca:
+        worst = max(ca, key=lambda t: t[2])
+        met = sum(1 for t in ca if t[2] <= 0.90)
+        lines.append("evio on io_uring CPU time per message <= 0.90x Asio's (the lower of Asio's two "
+                     "builds) at 16 connections and above: " + verdict(
+                         met == len(ca), f"{met}/{len(ca)} cells; worst {worst[2]:.2f}x at {worst[0]} x "
+                                         f"{fmt_size(worst[1])} against {worst[3]}"))
+    er = summary.get("epoll_raw", [])
+    if er:
+        worst = min(er, key=lambda t: t[2])
+        met = sum(1 for t in er if t[2] >= 0.97)
+        lines.append("evio on epoll >= 0.97x the raw epoll server in every cell: " + verdict(
+            met == len(er), f"{met}/{len(er)} cells; worst {worst[2]:.2f}x at {worst[0]} x "
+                            f"{fmt_size(worst[1])}"))
+    for evio, asio, raw in (("evio-epoll", "asio-epoll", "raw-epoll"),
+                            ("evio-io_uring", "asio-io_uring", "raw-uring")):
+        if evio in cg and asio in cg and cg[asio] > 0:
+            r = cg[evio] / cg[asio]
+            lines.append(f"Instructions per message, {evio} <= 0.5x {asio}: " + verdict(
+                r <= 0.5, f"{cg[evio]:,.0f} vs {cg[asio]:,.0f} = {r:.2f}x"))
+        if evio in cg and raw in cg and cg[raw] > 0:
+            r = cg[evio] / cg[raw]
+            lines.append(f"Instructions per message, {evio} on the way to <= 2x {raw}: " + verdict(
+                r <= 2.0, f"{cg[evio]:,.0f} vs {cg[raw]:,.0f} = {r:.1f}x"))
+    if not lines:
+        lines.append("No echo or callgrind results in this run.")
+    out.extend(f"- {l}" for l in lines)
+    out.append("\nThe targets of the other sections are stated in those sections below.\n")
+
+
+def chart(cells, results, path):
+    if not cells or not shutil.which("gnuplot"):
+        return False
+    data = os.path.join(results, "chart.dat")
+    with open(data, "w", encoding="utf-8") as f:
+        f.write("cell " + " ".join(SERVERS) + "\n")
+        for (conns, size) in sorted(cells):
+            per = cells[(conns, size)]
+            vals = [med(per[s], "rate") if s in per else float("nan") for s in SERVERS]
+            f.write(f'"{conns}x{fmt_size(size).replace(" ", "")}" ' +
+                    " ".join("NaN" if v != v else f"{v:.0f}" for v in vals) + "\n")
+    script = os.path.join(results, "chart.gp")
+    cols = ", ".join(f"'{data}' using {i + 2}:xtic(1) title '{s}'" for i, s in enumerate(SERVERS))
+    with open(script, "w", encoding="utf-8") as f:
+        f.write(f"""set terminal pngcairo size 1400,600 font ',10' noenhanced
+set output '{path}'
+set title 'Echo: median msgs/s per server (connections x message size; higher is better)'
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set boxwidth 0.9
+set logscale y
+set grid ytics
+set ylabel 'messages per second (log scale)'
+set key outside right top
+set xtics rotate by -30
+plot {cols}
+""")
+    r = subprocess.run(["gnuplot", script], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stderr)
+    return r.returncode == 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--chart", required=True)
+    ap.add_argument("--quick", default="0")
+    a = ap.parse_args()
+
+    cells = load_echo(os.path.join(a.results, "echo.tsv"))
+    out = ["# Benchmarks", "",
+           "Generated by `scripts/bench.sh` (do not edit by hand; rerun the script). Programs and "
+           "method: [benchmarks/README.md](../benchmarks/README.md).", ""]
+    if a.quick == "1":
+        out += ["> **Smoke run (`--quick`)**: one cell, short rounds; the figures are not "
+                "meaningful.", ""]
+    out += ["## Machine", "", "| | |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in machine(a.root)]
+    out += [f"| Load average | before {read(os.path.join(a.results, 'load_before'))}; after "
+            f"{read(os.path.join(a.results, 'load_after'))} |",
+            f"| Run time | {read(os.path.join(a.results, 'seconds'), '?')} s (without the build) |", ""]
+    rounds = max((r["round"] for per in cells.values() for rows in per.values() for r in rows), default=0)
+    out += ["## Method", "",
+            "Six echo servers run at once, each pinned to CPU 0 (`taskset -c 0`): evio on io_uring "
+            "and on epoll (`benchmarks/echo/evio_echo_server`, written the way a user would), "
+            "Asio 1.22 C++20 coroutines built for epoll and for io_uring "
+            "(`ASIO_HAS_IO_URING` + `ASIO_DISABLE_EPOLL`), and raw single-threaded epoll and "
+            "liburing servers (multishot accept, multishot recv into provided buffers). Every "
+            "server reads at most 16 KiB at a time and sets TCP_NODELAY. One closed-loop load "
+            "generator (`benchmarks/echo/loadgen`, plain epoll, one thread, CPU 1, independent of "
+            "evio) opens N connections to every server; each connection sends S bytes, waits for "
+            "the whole echo, checks every byte against a per-connection, per-sequence pattern and "
+            "sends the next message. Per cell it warms every server up (1 s), then runs "
+            f"{rounds} rounds; in each round each server is driven alone (1 s), in turn (A B C ... A B C), "
+            "so drift of this shared VM hits all servers alike. Tables give medians over the "
+            "rounds. Loopback TCP, so the kernel's share of the cost is large and identical for "
+            "all servers; CPU per message includes the server's system time.", ""]
+    summary = echo_section(cells, out) if cells else {}
+    if not cells:
+        out += ["## Echo", "", "Not run in this invocation.", ""]
+    cg = callgrind_section(os.path.join(a.results, "callgrind.tsv"), out)
+    targets_section(summary, cg, out)
+    if cells and chart(cells, a.results, a.chart):
+        out += ["![echo msgs/s per server and cell](benchmarks.png)", ""]
+    for section in ("http", "micro", "idle", "memory"):
+        frag = read(os.path.join(a.results, "sections", f"{section}.md"))
+        if frag:
+            out += [frag, ""]
+    with open(a.out, "w", encoding="utf-8") as f:
+        f.write("\n".join(out).rstrip() + "\n")
+    print(f"wrote {a.out}" + (f" and {a.chart}" if cells else ""))
+
+
+if __name__ == "__main__":
+    main()

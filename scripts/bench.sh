@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# evio's benchmark (issue 7): builds a Release tree in build/bench, runs the echo comparison
+# against Asio and raw epoll/liburing servers, the callgrind instruction counts and the other
+# sections (benchmarks/{http,micro,idle,memory}/run.sh), then writes docs/benchmarks.md and
+# docs/benchmarks.png. About 13 minutes on a 2-core machine; run it on a quiet machine.
+#
+#   ./scripts/bench.sh                    everything
+#   ./scripts/bench.sh --quick            smoke run: one echo cell, short rounds, small counts; the
+#                                         report goes to build/bench/results/, not docs/
+#   ./scripts/bench.sh --only echo        only these sections (repeatable): echo callgrind http
+#                                         micro idle memory; the report is written from what ran
+#   ./scripts/bench.sh --no-report        leave docs/ alone (results stay in build/bench/results)
+#
+# Layout: every server is pinned to CPU 0 (taskset -c 0), the clients to CPU 1.
+# Environment: EVIO_BENCH_DIR (default build/bench), EVIO_JOBS (default 2).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# shellcheck source=scripts/lib/deps.sh
+source scripts/lib/deps.sh
+
+quick=0
+report=1
+only=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) quick=1 ;;
+        --no-report) report=0 ;;
+        --only)
+            [ $# -ge 2 ] || { echo "bench.sh: --only needs a section" >&2; exit 2; }
+            only+=("$2")
+            shift
+            ;;
+        -h | --help)
+            sed -n '3,15p' "$0"
+            exit 0
+            ;;
+        *)
+            echo "bench.sh: unknown option $1 (see --help)" >&2
+            exit 2
+            ;;
+    esac
+    shift
+done
+wanted() {
+    [ "${#only[@]}" -eq 0 ] && return 0
+    local s
+    for s in "${only[@]}"; do [ "$s" = "$1" ] && return 0; done
+    return 1
+}
+
+build="${EVIO_BENCH_DIR:-$root/build/bench}"
+jobs="${EVIO_JOBS:-2}"
+results="$build/results"
+started=$(date +%s)
+
+evio_ensure_packages build-essential cmake pkg-config liburing-dev libasio-dev wrk gnuplot valgrind \
+    libbenchmark-dev python3
+
+echo "== bench: configure and build ($build, Release -O2, EVIO_CONTRACTS default)"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+    -DEVIO_BUILD_TESTS=OFF -DEVIO_BUILD_EXAMPLES=OFF -DEVIO_BUILD_BENCHMARKS=ON \
+    -DEVIO_VERIFY_HEADERS=OFF > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
+cmake --build "$build" -j "$jobs" > "$build.build.log" 2>&1 || { tail -50 "$build.build.log"; exit 1; }
+rm -rf "$results"
+mkdir -p "$results/sections"
+uptime | sed 's/.*load average: //' > "$results/load_before"
+
+bin="$build/benchmarks"
+declare -A server_cmd=(
+    [evio-io_uring]="$bin/echo/evio_echo_server --backend io_uring"
+    [evio-epoll]="$bin/echo/evio_echo_server --backend epoll"
+    [asio-epoll]="$bin/peers/asio_echo_server_epoll"
+    [asio-io_uring]="$bin/peers/asio_echo_server_uring"
+    [raw-epoll]="$bin/peers/raw_epoll_echo_server"
+    [raw-uring]="$bin/peers/raw_uring_echo_server"
+)
+servers=(evio-io_uring evio-epoll asio-epoll asio-io_uring raw-epoll raw-uring)
+
+server_pids=()
+# shellcheck disable=SC2317 # called through the EXIT trap
+cleanup() {
+    local p
+    for p in "${server_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# start_server NAME OUTFILE [PREFIX...]: starts the server pinned to CPU 0 (through PREFIX, e.g.
+# valgrind) with --port 0 and the extra arguments in $server_args; waits for its
+# "port N pid P" line and sets $port and $spid.
+start_server() {
+    local name="$1" out="$2"
+    shift 2
+    # shellcheck disable=SC2086 # the command lines above are word lists
+    taskset -c 0 "$@" ${server_cmd[$name]} --port 0 ${server_args:-} > "$out" 2>"$out.err" &
+    server_pids+=($!)
+    for _ in $(seq 300); do
+        if grep -q '^port ' "$out"; then break; fi
+        if ! kill -0 "${server_pids[-1]}" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    if ! grep -q '^port ' "$out"; then
+        echo "bench.sh: $name did not start:" >&2
+        cat "$out.err" >&2
+        exit 1
+    fi
+    port=$(awk '/^port /{print $2; exit}' "$out")
+    spid=$(awk '/^port /{print $4; exit}' "$out")
+}
+
+# ---------------------------------------------------------------------------------------------
+# Echo matrix: connections x sizes, all six servers interleaved in every cell.
+# ---------------------------------------------------------------------------------------------
+if wanted echo; then
+    if [ "$quick" -eq 1 ]; then
+        conns_list=(16)
+        sizes=(64)
+        warmup=0.3 rounds=2 round_secs=0.5
+    else
+        conns_list=(1 16 256 1000)
+        sizes=(64 4096 65536)
+        warmup=1 rounds=5 round_secs=1
+    fi
+    echo "== bench: echo matrix (${conns_list[*]} connections x ${sizes[*]} bytes; warm-up ${warmup} s," \
+        "$rounds interleaved rounds of $round_secs s per server)"
+    targets=()
+    for s in "${servers[@]}"; do
+        server_args="" start_server "$s" "$results/server-$s.out"
+        targets+=(--target "$s=127.0.0.1:$port:$spid")
+    done
+    echo "# R round target conns size msgs secs msgs_per_s mib_per_s p50_us p99_us p999_us errors cpu_us_per_msg" \
+        > "$results/echo.tsv"
+    for c in "${conns_list[@]}"; do
+        for sz in "${sizes[@]}"; do
+            printf '   %5s connections x %6s bytes ... ' "$c" "$sz"
+            if ! taskset -c 1 "$bin/echo/echo_loadgen" "${targets[@]}" --conns "$c" --size "$sz" \
+                --warmup "$warmup" --rounds "$rounds" --round-secs "$round_secs" \
+                > "$results/cell.tsv" 2> "$results/cell.err"; then
+                echo "FAILED"
+                cat "$results/cell.err" >&2
+                exit 1
+            fi
+            grep '^R' "$results/cell.tsv" >> "$results/echo.tsv"
+            awk -F'\t' '$1=="R"{n[$3]++; s[$3]+=$8} END{for(k in s) printf "%s %.0f  ", k, s[k]/n[k]; print ""}' \
+                "$results/cell.tsv"
+        done
+    done
+    for p in "${server_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    server_pids=()
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Callgrind: user-space instructions per echoed message, 16 connections x 64 B. Each server runs
+# under callgrind twice, exiting after N1 and after N2 reads; (I2 - I1) / (N2 - N1) cancels the
+# start-up and shut-down cost.
+# ---------------------------------------------------------------------------------------------
+if wanted callgrind; then
+    if [ "$quick" -eq 1 ]; then n1=500 n2=2500; else n1=2000 n2=12000; fi
+    echo "== bench: callgrind ($n1 and $n2 reads, 16 connections x 64 B)"
+    echo "# server reads1 instr1 reads2 instr2 instr_per_msg" > "$results/callgrind.tsv"
+    for s in "${servers[@]}"; do
+        counts=()
+        for n in "$n1" "$n2"; do
+            cg="$results/callgrind.$s.$n.out"
+            server_args="--max-reads $n" start_server "$s" "$results/cg-server-$s.out" \
+                valgrind --tool=callgrind --callgrind-out-file="$cg"
+            taskset -c 1 "$bin/echo/echo_loadgen" --target "$s=127.0.0.1:$port:0" --conns 16 --size 64 \
+                --until-closed --max-secs 120 > "$results/cg-client-$s.$n.tsv" 2>&1 || true
+            wait "${server_pids[-1]}" || true
+            unset 'server_pids[-1]'
+            counts+=("$(awk '/^(summary|totals):/{print $2; exit}' "$cg")")
+        done
+        awk -v s="$s" -v n1="$n1" -v n2="$n2" -v i1="${counts[0]}" -v i2="${counts[1]}" \
+            'BEGIN{printf "%s\t%d\t%s\t%d\t%s\t%.0f\n", s, n1, i1, n2, i2, (i2-i1)/(n2-n1)}' \
+            | tee -a "$results/callgrind.tsv"
+    done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The other sections: each run.sh prints a Markdown fragment.
+# ---------------------------------------------------------------------------------------------
+if [ "$quick" -eq 1 ]; then
+    export HTTP_SECONDS=1 HTTP_ROUNDS=1 IDLE_SECONDS=1 IDLE_ROUNDS=1 IDLE_CONNECTIONS=1000
+    export MICRO_MIN_TIME=0.05 MICRO_REPETITIONS=1 MEMORY_CONNECTIONS=1000
+fi
+for section in http micro idle memory; do
+    wanted "$section" || continue
+    script="$root/benchmarks/$section/run.sh"
+    out="$results/sections/$section.md"
+    if [ ! -f "$script" ]; then
+        printf '## %s\n\nNot run: benchmarks/%s/run.sh is missing.\n' "$section" "$section" > "$out"
+        continue
+    fi
+    echo "== bench: $section (benchmarks/$section/run.sh)"
+    if ! bash "$script" "$build" > "$out" 2> "$results/sections/$section.err"; then
+        # shellcheck disable=SC2016 # the backticks are Markdown
+        printf '## %s\n\nFailed: benchmarks/%s/run.sh exited with an error:\n\n```\n%s\n```\n' \
+            "$section" "$section" "$(tail -20 "$results/sections/$section.err")" > "$out"
+        echo "   (failed; see $results/sections/$section.err)"
+    fi
+done
+
+uptime | sed 's/.*load average: //' > "$results/load_after"
+echo $(( $(date +%s) - started )) > "$results/seconds"
+
+if [ "$report" -eq 1 ]; then
+    docs="$root/docs"
+    if [ "$quick" -eq 1 ]; then docs="$results"; fi # a smoke run never replaces the published figures
+    echo "== bench: report ($docs/benchmarks.md, $docs/benchmarks.png)"
+    python3 "$root/benchmarks/echo/report.py" --results "$results" --root "$root" \
+        --quick "$quick" --out "$docs/benchmarks.md" --chart "$docs/benchmarks.png"
+fi
+echo "== bench: done in $(( $(date +%s) - started )) s"
