@@ -207,9 +207,12 @@ private:
     bool attempt(operation& op, slot& s) noexcept {
         const int fd = s.handle;
         for (;;) {
+            bool injected = false; // the fault seam made this call fail (not the kernel)
             switch (op.kind) {
             case op_kind::recv: {
-                const ssize_t n = EVIO_SYSCALL(recv, -1, ::recv(fd, op.buf + op.done, op.len - op.done, 0));
+                std::size_t want = op.len - op.done;
+                const ssize_t n = EVIO_SYSCALL_IO(recv, -1, &want, injected,
+                                                  ::recv(fd, op.buf + op.done, want, 0));
                 if (n > 0) {
                     op.done += static_cast<std::size_t>(n);
                     if (op.all && op.done < op.len) continue;
@@ -222,8 +225,9 @@ private:
                 break;
             }
             case op_kind::send: {
-                const ssize_t n = EVIO_SYSCALL(
-                    send, -1, ::send(fd, op.buf + op.done, op.len - op.done, MSG_NOSIGNAL));
+                std::size_t want = op.len - op.done;
+                const ssize_t n = EVIO_SYSCALL_IO(send, -1, &want, injected,
+                                                  ::send(fd, op.buf + op.done, want, MSG_NOSIGNAL));
                 if (n >= 0) {
                     op.done += static_cast<std::size_t>(n);
                     if (op.all && op.done < op.len) continue;
@@ -232,8 +236,8 @@ private:
                 break;
             }
             case op_kind::accept: {
-                const int c = EVIO_SYSCALL(accept, -1,
-                                           ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+                const int c = EVIO_SYSCALL_IO(accept, -1, nullptr, injected,
+                                              ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
                 if (c >= 0) {
                     op.accepted = c;
                     return true;
@@ -263,7 +267,12 @@ private:
             }
             }
             if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                // The kernel's EAGAIN is followed by an edge when the socket becomes ready; an
+                // injected one is not (the socket may be ready already): retry at turn's end.
+                if (injected) core_.retry_later(op.tok, direction_of(op.kind));
+                return false;
+            }
             op.error = errno;
             return true;
         }

@@ -164,7 +164,14 @@ public:
         // completion while the real ones still sit in deferred task work.
         if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
         enable();
-        if (EVIO_SYSCALL(close, -EIO, io_uring_submit(&ring_)) < 0) close_native(fd);
+        if (EVIO_SYSCALL(close, -EIO, io_uring_submit(&ring_)) < 0) {
+            // Not submitted: the SQE stays in the ring and would go out with the next submit,
+            // closing whatever socket reuses this number by then. Make it a no-op first.
+            io_uring_prep_nop(sqe);
+            io_uring_sqe_set_data64(sqe, tag_close << tag_shift);
+            if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+            close_native(fd);
+        }
     }
 
     void retry(token t, direction d) {
@@ -197,6 +204,7 @@ public:
     /// Submits what is queued and waits up to `timeout_ms` (-1: forever) for completions, then
     /// dispatches the batch, resuming waiters inline.
     void wait(int timeout_ms) {
+        if (!injected_.empty()) timeout_ms = 0; // fault-seam completions are ready now
         enable();
         flush_backlog();
         arm_wake();
@@ -253,7 +261,7 @@ public:
         flush_backlog();
         while (in_kernel_ > 0 || wake_armed_) {
             io_uring_cqe* cqe = nullptr;
-            io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
+            if (injected_.empty()) io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
             reap();
             flush_backlog();
         }
@@ -437,6 +445,22 @@ private:
 
     /// Hands the head op of its direction to the kernel (or to the backlog if the SQ is full).
     void submit(operation& op, slot& s) {
+        std::size_t len = op.len - op.done;
+        if (op.kind != op_kind::accept) {
+            // Fault seam: an injected error completes the op through the completion path, as
+            // if the kernel had returned it (never submitted); a lowered length caps the SQE.
+            int err = 0;
+            if (fault_injected(op.kind == op_kind::recv   ? sys::ring_recv
+                               : op.kind == op_kind::send ? sys::ring_send
+                                                          : sys::ring_connect,
+                               &err, op.kind == op_kind::connect ? nullptr : &len)) [[unlikely]] {
+                injected_.push_back({encode(op.tok, direction_of(op.kind)), -err});
+                op.in_kernel = true;
+                ++s.in_flight;
+                ++in_kernel_;
+                return;
+            }
+        }
         // Behind a backlog, wait in line: a queued cancel must reach the kernel before any op
         // prepared after it (cancel() relies on that order).
         io_uring_sqe* sqe = backlog_.empty() ? get_sqe() : nullptr;
@@ -444,18 +468,16 @@ private:
             backlog_.push_back({encode(op.tok, direction_of(op.kind)), false});
             return;
         }
-        prep(sqe, op, s.handle);
+        prep(sqe, op, s.handle, len);
         op.in_kernel = true;
         ++s.in_flight;
         ++in_kernel_;
     }
 
-    static void prep(io_uring_sqe* sqe, operation& op, int fd) noexcept {
+    static void prep(io_uring_sqe* sqe, operation& op, int fd, std::size_t len) noexcept {
         switch (op.kind) {
-        case op_kind::recv: io_uring_prep_recv(sqe, fd, op.buf + op.done, op.len - op.done, 0); break;
-        case op_kind::send:
-            io_uring_prep_send(sqe, fd, op.buf + op.done, op.len - op.done, MSG_NOSIGNAL);
-            break;
+        case op_kind::recv: io_uring_prep_recv(sqe, fd, op.buf + op.done, len, 0); break;
+        case op_kind::send: io_uring_prep_send(sqe, fd, op.buf + op.done, len, MSG_NOSIGNAL); break;
         case op_kind::accept:
             io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             break;
@@ -509,6 +531,11 @@ private:
     }
 
     void reap() {
+        if (!injected_.empty()) { // completions made by the fault seam, oldest first
+            injected_spare_.swap(injected_);
+            for (const auto& c : injected_spare_) dispatch(c.user_data, c.res, 0);
+            injected_spare_.clear();
+        }
         for (;;) {
             io_uring_cqe* cqes[64];
             const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, 64);
@@ -618,6 +645,10 @@ private:
         std::uint64_t user_data;
         bool cancel;
     };
+    struct injected_cqe { ///< a completion made by the fault seam instead of the kernel
+        std::uint64_t user_data;
+        int res;
+    };
 
     reactor_core& core_;
     io_uring ring_{};
@@ -630,6 +661,8 @@ private:
     std::atomic<bool> woken_{false};
     std::size_t in_kernel_ = 0;
     std::vector<backlog_entry> backlog_;
+    std::vector<injected_cqe> injected_;       ///< fault seam only: dispatched by the next reap
+    std::vector<injected_cqe> injected_spare_; ///< swapped with injected_ (keeps the capacity)
     bool multishot_ok_ = true;
     std::vector<std::vector<int>> stash_; ///< per listener slot: accepted, not yet handed out
 
