@@ -13,7 +13,8 @@
 #   ./scripts/bench.sh --no-report        leave docs/ alone (results stay in build/bench/results)
 #
 # Layout: every server is pinned to CPU 0 (taskset -c 0), the clients to CPU 1.
-# Environment: EVIO_BENCH_DIR (default build/bench), EVIO_JOBS (default 2).
+# Environment: EVIO_BENCH_DIR (default build/bench), EVIO_JOBS (default 2), EVIO_BENCH_CONNS and
+# EVIO_BENCH_SIZES (a part of the echo matrix, e.g. "1000" and "65536", while developing).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -66,6 +67,7 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEAS
 cmake --build "$build" -j "$jobs" > "$build.build.log" 2>&1 || { tail -50 "$build.build.log"; exit 1; }
 rm -rf "$results"
 mkdir -p "$results/sections"
+echo $(( $(date +%s) - started )) > "$results/build_seconds"
 uptime | sed 's/.*load average: //' > "$results/load_before"
 
 bin="$build/benchmarks"
@@ -120,8 +122,8 @@ if wanted echo; then
         sizes=(64)
         warmup=0.3 rounds=2 round_secs=0.5
     else
-        conns_list=(1 16 256 1000)
-        sizes=(64 4096 65536)
+        read -r -a conns_list <<< "${EVIO_BENCH_CONNS:-1 16 256 1000}"
+        read -r -a sizes <<< "${EVIO_BENCH_SIZES:-64 4096 65536}"
         warmup=1 rounds=5 round_secs=1
     fi
     echo "== bench: echo matrix (${conns_list[*]} connections x ${sizes[*]} bytes; warm-up ${warmup} s," \
@@ -159,7 +161,7 @@ fi
 # start-up and shut-down cost.
 # ---------------------------------------------------------------------------------------------
 if wanted callgrind; then
-    if [ "$quick" -eq 1 ]; then n1=500 n2=2500; else n1=2000 n2=12000; fi
+    if [ "$quick" -eq 1 ]; then n1=500 n2=2500; else n1=2000 n2=22000; fi
     echo "== bench: callgrind ($n1 and $n2 reads, 16 connections x 64 B)"
     echo "# server reads1 instr1 reads2 instr2 instr_per_msg" > "$results/callgrind.tsv"
     for s in "${servers[@]}"; do
@@ -185,7 +187,8 @@ fi
 # ---------------------------------------------------------------------------------------------
 if [ "$quick" -eq 1 ]; then
     export HTTP_SECONDS=1 HTTP_ROUNDS=1 IDLE_SECONDS=1 IDLE_ROUNDS=1 IDLE_CONNECTIONS=1000
-    export MICRO_MIN_TIME=0.05 MICRO_REPETITIONS=1 MEMORY_CONNECTIONS=1000
+    # Google Benchmark prints medians only from 2 repetitions on.
+    export MICRO_MIN_TIME=0.05 MICRO_REPETITIONS=2 MEMORY_CONNECTIONS=1000
 fi
 for section in http micro idle memory; do
     wanted "$section" || continue

@@ -100,7 +100,8 @@ def echo_section(cells, out):
     out.append("## Echo: msgs/s, server CPU per message, ratios\n")
     out.append("Per cell: median over the rounds of messages per second (one message = S bytes sent "
                "and the S-byte echo verified), the server's CPU time per message (utime+stime of "
-               "the server process over the interval, /proc/PID/stat, 10 ms ticks), p99 latency, "
+               "the server process over the interval, /proc/PID/stat, 10 ms ticks), p50/p99 latency, "
+               "the spread of msgs/s over the rounds ((max - min) / median: the noise), "
                "and the ratio of each server's msgs/s to the best peer of that cell (best of Asio "
                "epoll/io_uring and raw epoll/liburing; **bold** = best peer).\n")
     summary = {"uring_best": [], "epoll_raw": [], "cpu_asio": []}
@@ -110,15 +111,17 @@ def echo_section(cells, out):
         peers = {s: rates[s] for s in PEERS if s in rates}
         best = max(peers, key=peers.get) if peers else None
         out.append(f"### {conns} connection{'s' if conns != 1 else ''} x {fmt_size(size)}\n")
-        out.append("| server | msgs/s | MiB/s | CPU us/msg | p50 us | p99 us | vs best peer | errors |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("| server | msgs/s | spread | MiB/s | CPU us/msg | p50 us | p99 us | vs best peer | errors |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for s in SERVERS:
             if s not in per:
                 continue
             rows = per[s]
             ratio = rates[s] / peers[best] if best and peers[best] > 0 else float("nan")
             name = f"**{s}**" if s == best else s
-            out.append(f"| {name} | {fmt_num(rates[s])} | {fmt_num(med(rows, 'mib'), 1)} | "
+            vals = [r["rate"] for r in rows]
+            spread = (max(vals) - min(vals)) / rates[s] * 100 if rates[s] > 0 else float("nan")
+            out.append(f"| {name} | {fmt_num(rates[s])} | {fmt_num(spread)} % | {fmt_num(med(rows, 'mib'), 1)} | "
                        f"{fmt_num(med(rows, 'cpu'), 2)} | {fmt_num(med(rows, 'p50'), 1)} | "
                        f"{fmt_num(med(rows, 'p99'), 1)} | {fmt_num(ratio, 2)} | "
                        f"{sum(r['errors'] for r in rows)} |")
@@ -159,12 +162,12 @@ def callgrind_section(path, out):
                f"(one read = one message here). Instructions per message = (I2 - I1) / "
                f"({n2:,} - {n1:,}): start-up and shut-down cancel out. Kernel work is not "
                f"counted (callgrind sees user space only).\n")
-    out.append("| server | instructions (N1) | instructions (N2) | per message |")
-    out.append("|---|---:|---:|---:|")
+    out.append("| server | instructions (N1) | instructions (N2) | per message | start-up + shut-down |")
+    out.append("|---|---:|---:|---:|---:|")
     for s in SERVERS:
         if s in rows:
             r = rows[s]
-            out.append(f"| {s} | {r[1]:,} | {r[3]:,} | {r[4]:,.0f} |")
+            out.append(f"| {s} | {r[1]:,} | {r[3]:,} | {r[4]:,.0f} | {r[1] - r[0] * r[4]:,.0f} |")
     out.append("")
     return {s: rows[s][4] for s in rows}
 
@@ -264,7 +267,8 @@ def main():
     out += [f"| {k} | {v} |" for k, v in machine(a.root)]
     out += [f"| Load average | before {read(os.path.join(a.results, 'load_before'))}; after "
             f"{read(os.path.join(a.results, 'load_after'))} |",
-            f"| Run time | {read(os.path.join(a.results, 'seconds'), '?')} s (without the build) |", ""]
+            f"| Run time | {read(os.path.join(a.results, 'seconds'), '?')} s for scripts/bench.sh, of "
+            f"which {read(os.path.join(a.results, 'build_seconds'), '?')} s configure + build |", ""]
     rounds = max((r["round"] for per in cells.values() for rows in per.values() for r in rows), default=0)
     out += ["## Method", "",
             "Six echo servers run at once, each pinned to CPU 0 (`taskset -c 0`): evio on io_uring "
