@@ -15,7 +15,8 @@
 //     cpu_us_per_msg
 //
 // cpu_us_per_msg is the server's utime+stime (/proc/PID/stat, all threads, clock ticks) over
-// the interval divided by the messages; PID 0 leaves it at -1. Messages still in flight when the
+// the interval divided by the messages; PID 0 leaves it at -1. Round 0 is the warm-up (no
+// latencies recorded; count its errors, ignore its rates). Messages still in flight when the
 // interval ends are completed (drained) before the next target starts and are not counted.
 //
 // --until-closed (callgrind runs): one phase per target without warm-up that lasts until the
@@ -444,9 +445,9 @@ int main(int argc, char** argv) {
             report(1, lg.targets()[t], r);
         }
     } else {
-        for (std::size_t t = 0; t < lg.targets().size(); ++t) {
+        for (std::size_t t = 0; t < lg.targets().size(); ++t) { // warm-up: round 0
             auto r = lg.run_phase(t, o.warmup, false, false);
-            total_errors += r.errors;
+            report(0, lg.targets()[t], r);
         }
         for (int round = 1; round <= o.rounds; ++round) {
             for (std::size_t t = 0; t < lg.targets().size(); ++t) {

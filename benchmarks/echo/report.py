@@ -63,8 +63,11 @@ def machine(root):
     ]
 
 
+warmup_errors = {}  # {(conns, size): {server: errors during the warm-up}}
+
+
 def load_echo(path):
-    """{(conns, size): {server: [row dicts]}} in file order."""
+    """{(conns, size): {server: [row dicts]}} in file order (measured rounds only)."""
     cells = {}
     for line in read(path).splitlines():
         f = line.split("\t")
@@ -73,6 +76,10 @@ def load_echo(path):
         row = {"round": int(f[1]), "server": f[2], "conns": int(f[3]), "size": int(f[4]),
                "msgs": int(f[5]), "rate": float(f[7]), "mib": float(f[8]), "p50": float(f[9]),
                "p99": float(f[10]), "p999": float(f[11]), "errors": int(f[12]), "cpu": float(f[13])}
+        if row["round"] == 0:  # warm-up: only its errors count
+            warm = warmup_errors.setdefault((row["conns"], row["size"]), {})
+            warm[row["server"]] = warm.get(row["server"], 0) + row["errors"]
+            continue
         cells.setdefault((row["conns"], row["size"]), {}).setdefault(row["server"], []).append(row)
     return cells
 
@@ -124,7 +131,7 @@ def echo_section(cells, out):
             out.append(f"| {name} | {fmt_num(rates[s])} | {fmt_num(spread)} % | {fmt_num(med(rows, 'mib'), 1)} | "
                        f"{fmt_num(med(rows, 'cpu'), 2)} | {fmt_num(med(rows, 'p50'), 1)} | "
                        f"{fmt_num(med(rows, 'p99'), 1)} | {fmt_num(ratio, 2)} | "
-                       f"{sum(r['errors'] for r in rows)} |")
+                       f"{sum(r['errors'] for r in rows) + warmup_errors.get((conns, size), {}).get(s, 0)} |")
         extra = []
         if "evio-io_uring" in rates and best:
             r = rates["evio-io_uring"] / peers[best]

@@ -47,8 +47,8 @@ for cell in "16 64" "4 70000"; do
     "$bin/echo/echo_loadgen" "${targets[@]}" --conns "$c" --size "$s" --warmup 0.1 --rounds 2 \
         --round-secs 0.2 > "$tmp/lg.tsv"
     lines=$(grep -c '^R' "$tmp/lg.tsv")
-    # 2 rounds x one line per server; ${#targets[@]} is 2 words per server.
-    [ "$lines" -eq "${#targets[@]}" ] || { echo "expected one line per server and round"; cat "$tmp/lg.tsv"; exit 1; }
+    # Warm-up (round 0) + 2 rounds, one line per server each; ${#targets[@]} is 2 words a server.
+    [ "$lines" -eq $(( 3 * ${#targets[@]} / 2 )) ] || { echo "expected one line per server and round"; cat "$tmp/lg.tsv"; exit 1; }
     awk -F'\t' '$1=="R" && ($13 != 0 || $6 == 0) {print "bad line: " $0; bad=1} END{exit bad}' "$tmp/lg.tsv"
 done
 
