@@ -176,7 +176,43 @@ def callgrind_section(path, out):
             r = rows[s]
             out.append(f"| {s} | {r[1]:,} | {r[3]:,} | {r[4]:,.0f} | {r[1] - r[0] * r[4]:,.0f} |")
     out.append("")
+    profile_section(os.path.dirname(path), rows, n1, n2, out)
     return {s: rows[s][4] for s in rows}
+
+
+def annotate(path):
+    """{function: instructions} from callgrind_annotate (inclusive of nothing: self cost)."""
+    text = sh(f"callgrind_annotate --threshold=100 '{path}'")
+    costs = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+) \([\s\d.]+%\)\s+(.*)", line)
+        if m and "PROGRAM TOTALS" not in line:
+            name = re.sub(r" \[[^\]]*\]$", "", m.group(2))
+            name = re.sub(r"^(\?\?\?|\./[^:]*):", "", name)
+            name = name.replace("(anonymous namespace)::", "")
+            name = re.sub(r"\(.*", "", name).strip() or "?"  # drop parameter lists
+            costs[name] = costs.get(name, 0) + int(m.group(1).replace(",", ""))
+    return costs
+
+
+def profile_section(results, rows, n1, n2, out):
+    """Per function self instructions per message of the evio servers (N2 run minus N1 run)."""
+    if not shutil.which("callgrind_annotate"):
+        return
+    for s in ("evio-epoll", "evio-io_uring"):
+        if s not in rows:
+            continue
+        a = annotate(os.path.join(results, f"callgrind.{s}.{n1}.out"))
+        b = annotate(os.path.join(results, f"callgrind.{s}.{n2}.out"))
+        per = sorted(((b.get(k, 0) - a.get(k, 0)) / (n2 - n1), k) for k in set(a) | set(b))
+        top = [(v, k) for v, k in reversed(per) if v >= 1][:10]
+        if not top:
+            continue
+        out.append(f"Where {s} spends them (self instructions per message, top functions):\n")
+        out.append("| function | per message |")
+        out.append("|---|---:|")
+        out.extend(f"| `{k[:90]}` | {v:,.0f} |" for v, k in top)
+        out.append("")
 
 
 def targets_section(summary, cg, out):
@@ -299,6 +335,9 @@ def main():
     targets_section(summary, cg, out)
     if cells and chart(cells, a.results, a.chart):
         out += ["![echo msgs/s per server and cell](benchmarks.png)", ""]
+    findings = read(os.path.join(a.root, "benchmarks", "echo", "findings.md"))
+    if findings:  # hand-written analysis that survives regeneration
+        out += [findings, ""]
     for section in ("http", "micro", "idle", "memory"):
         frag = read(os.path.join(a.results, "sections", f"{section}.md"))
         if frag:
