@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # evio's test driver (what CI runs): configure, build and ctest each stage, then one summary.
 #
-#   ./scripts/test.sh                 all stages: dev asan tsan mingw package lint
+#   ./scripts/test.sh                 all stages: dev asan tsan mingw package lint reliability
 #   ./scripts/test.sh dev asan        only these (also: tsan, epoll-only)
 #
 # Stages dev..epoll-only use the CMakePresets.json preset of the same name, binary dir
@@ -22,6 +22,10 @@
 #               public name)
 #   lint        scripts/lint.sh: clang-tidy on the examples and a TU including <evio/evio.hpp>
 #               (Linux and Windows headers), shellcheck on the scripts (about a minute)
+#   reliability scripts/reliability.sh (docs/reliability.md): the fuzz corpus replay, a bounded
+#               libFuzzer run (EVIO_FUZZ_SECONDS, default 30), the short soak (scripts/soak.sh
+#               --short) and valgrind memcheck runs, in build/reliability and
+#               build/reliability-fuzz (about 3 minutes)
 # Environment: EVIO_JOBS (default 2), EVIO_SKIP_WINE (default 0).
 # Exit status: nonzero if any stage failed to configure, build, or pass its tests.
 set -euo pipefail
@@ -35,7 +39,7 @@ source scripts/lib/deps.sh
 jobs="${EVIO_JOBS:-2}"
 stages=("$@")
 if [ "${#stages[@]}" -eq 0 ]; then
-    stages=(dev asan tsan mingw package lint)
+    stages=(dev asan tsan mingw package lint reliability)
 fi
 mapfile -t stage_packages < <(evio_packages_for_stages "${stages[@]}")
 evio_ensure_packages "${stage_packages[@]}"
@@ -228,8 +232,9 @@ for stage in "${stages[@]}"; do
         mingw)      run_stage mingw mingw-wine || rc=$? ;;
         package)    run_package_stage || rc=$? ;;
         lint)       run_script_stage lint scripts/lint.sh || rc=$? ;;
+        reliability) run_script_stage reliability scripts/reliability.sh || rc=$? ;;
         *)
-            echo "unknown stage '$stage' (known: dev asan mingw package lint tsan epoll-only)" >&2
+            echo "unknown stage '$stage' (known: dev asan mingw package lint reliability tsan epoll-only)" >&2
             summary[$stage]="$stage: unknown stage"
             rc=2
             ;;

@@ -11,6 +11,9 @@ EVIO_BUILD_PACKAGES=(build-essential cmake pkg-config liburing-dev catch2 libasi
 EVIO_CLANG_PACKAGES=(clang libclang-rt-14-dev)
 # The Windows cross build and Wine (stage mingw; stage lint uses the mingw headers when present).
 EVIO_MINGW_PACKAGES=(g++-mingw-w64-x86-64-posix wine64 wine)
+# Fuzzing, soak and leak checks (stage reliability): clang 14 with libclang_rt.fuzzer (in
+# libclang-rt-14-dev) and valgrind.
+EVIO_RELIABILITY_PACKAGES=(clang libclang-rt-14-dev valgrind)
 # Static checks (stage lint; the mingw-w64 compiler provides the headers of the Windows units).
 EVIO_LINT_PACKAGES=(clang clang-tidy shellcheck g++-mingw-w64-x86-64-posix)
 
@@ -20,6 +23,7 @@ EVIO_DEV_PACKAGES=(
     "${EVIO_CLANG_PACKAGES[@]}"
     "${EVIO_MINGW_PACKAGES[@]}"
     clang-tidy shellcheck
+    valgrind
     strace
 )
 
@@ -62,6 +66,7 @@ evio_packages_for_stages() {
                 asan | tsan) printf '%s\n' "${EVIO_CLANG_PACKAGES[@]}" ;;
                 mingw) printf '%s\n' "${EVIO_MINGW_PACKAGES[@]}" ;;
                 lint) printf '%s\n' "${EVIO_LINT_PACKAGES[@]}" ;;
+                reliability) printf '%s\n' "${EVIO_RELIABILITY_PACKAGES[@]}" ;;
             esac
         done
     } | awk '!seen[$0]++'
