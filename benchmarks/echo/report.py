@@ -330,7 +330,8 @@ def main():
             "all servers; CPU per message includes the server's system time.", ""]
     summary = echo_section(cells, out) if cells else {}
     if not cells:
-        out += ["## Echo", "", "Not run in this invocation.", ""]
+        out += ["## Echo", "", "Not run in this invocation (`scripts/bench.sh --only echo`, about 8 "
+                "minutes; run it on a quiet machine).", ""]
     cg = callgrind_section(os.path.join(a.results, "callgrind.tsv"), out)
     targets_section(summary, cg, out)
     if cells and chart(cells, a.results, a.chart):
