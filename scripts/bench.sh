@@ -61,10 +61,11 @@ evio_ensure_packages build-essential cmake pkg-config liburing-dev libasio-dev w
     libbenchmark-dev python3
 
 echo "== bench: configure and build ($build, Release -O2, EVIO_CONTRACTS default)"
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
     -DEVIO_BUILD_TESTS=OFF -DEVIO_BUILD_EXAMPLES=OFF -DEVIO_BUILD_BENCHMARKS=ON \
-    -DEVIO_VERIFY_HEADERS=OFF > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
-cmake --build "$build" -j "$jobs" > "$build.build.log" 2>&1 || { tail -50 "$build.build.log"; exit 1; }
+    -DEVIO_VERIFY_HEADERS=OFF > "$build/bench-configure.log" 2>&1 || { cat "$build/bench-configure.log"; exit 1; }
+cmake --build "$build" -j "$jobs" > "$build/bench-build.log" 2>&1 || { tail -50 "$build/bench-build.log"; exit 1; }
 rm -rf "$results"
 mkdir -p "$results/sections"
 echo $(( $(date +%s) - started )) > "$results/build_seconds"
