@@ -35,7 +35,7 @@ trap cleanup EXIT
 
 # start NAME CMD...: starts a server on CPU 0, waits for its "listening on PORT" line.
 names=()
-declare -A port
+declare -A port spid
 start() {
     local name=$1
     shift
@@ -44,6 +44,7 @@ start() {
     for _ in $(seq 50); do
         if grep -q '^listening on' "$tmp/$name.out"; then
             pids+=("$pid")
+            spid[$name]=$(pgrep -P "$pid" | head -1) # the server under timeout(1)
             names+=("$name")
             port[$name]=$(awk '/^listening on/ {print $3; exit}' "$tmp/$name.out")
             return 0
@@ -60,14 +61,22 @@ start evio-io_uring "$bin/evio_http" --backend io_uring || true
 start evio-epoll "$bin/evio_http" --backend epoll
 start asio "$bin/asio_http"
 
-# run NAME CONNS SECONDS: prints req/s (wrk on CPU 1); errors go to $tmp/errors.
+# The server's CPU time (user + system, in clock ticks) from /proc/PID/stat.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# run NAME CONNS SECONDS: prints "req/s server-CPU-us-per-request" (wrk on CPU 1); errors go to
+# $tmp/errors.
 run() {
-    local out
+    local out t0 t1
+    t0=$(ticks "${spid[$1]}")
     out=$(taskset -c 1 wrk -t1 -c"$2" -d"$3"s "http://127.0.0.1:${port[$1]}/" 2>&1)
+    t1=$(ticks "${spid[$1]}")
     if grep -qE 'Socket errors|Non-2xx' <<< "$out"; then
         echo "$1 c=$2: $(grep -E 'Socket errors|Non-2xx' <<< "$out" | tr -s ' ')" >> "$tmp/errors"
     fi
-    awk '/^Requests\/sec:/ {print $2}' <<< "$out"
+    awk -v t=$((t1 - t0)) -v hz="$hz" '/^Requests\/sec:/ {rps = $2} / requests in / {n = $1}
+        END {printf "%s %.2f\n", rps, (n > 0 ? t * 1e6 / hz / n : 0)}' <<< "$out"
 }
 
 for n in "${names[@]}"; do run "$n" 64 1 > /dev/null; done # warm-up (page faults, caches)
@@ -77,18 +86,21 @@ for ((r = 1; r <= rounds; r++)); do
     done
 done
 
-median() { sort -g "$1" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# median FILE COLUMN
+median() { awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 echo "## HTTP/1.1 plaintext (wrk)"
 echo
 echo "Method: \"Hello, World!\" keep-alive responder, same parser (benchmarks/http/http_common.hpp) in"
 echo "evio and in Asio $(awk '/define ASIO_VERSION [0-9]/ {printf "%d.%d.%d", $3 / 100000, $3 / 100 % 1000, $3 % 100; exit}' /usr/include/asio/version.hpp 2> /dev/null) C++20 coroutines (default epoll reactor, io_context(1)); server on CPU 0,"
-echo "\`wrk -t1 -c{16,64,256} -d${seconds}s\` on CPU 1; $rounds interleaved rounds, median req/s. Load average before the run: $load."
+echo "\`wrk -t1 -c{16,64,256} -d${seconds}s\` on CPU 1; $rounds interleaved rounds, median req/s and median server"
+echo "CPU time per request (user + system from /proc/PID/stat: steadier than req/s when the machine is shared)."
+echo "Load average before the run: $load."
 echo
 header="| connections |"
 rule="|---:|"
-for n in "${names[@]}"; do header+=" $n req/s |"; rule+="---:|"; done
+for n in "${names[@]}"; do header+=" $n req/s (CPU µs/req) |"; rule+="---:|"; done
 for n in "${names[@]}"; do [ "$n" = asio ] || { header+=" $n / asio |"; rule+="---:|"; }; done
 echo "$header"
 echo "$rule"
@@ -96,8 +108,8 @@ declare -A med
 for c in "${conns[@]}"; do
     row="| $c |"
     for n in "${names[@]}"; do
-        med[$n.$c]=$(median "$tmp/$n.$c")
-        row+=" $(printf '%.0f' "${med[$n.$c]}") |"
+        med[$n.$c]=$(median "$tmp/$n.$c" 1)
+        row+=" $(printf '%.0f' "${med[$n.$c]}") ($(median "$tmp/$n.$c" 2)) |"
     done
     for n in "${names[@]}"; do [ "$n" = asio ] || row+=" $(ratio "${med[$n.$c]}" "${med[asio.$c]}")x |"; done
     echo "$row"
