@@ -27,18 +27,7 @@ evio::task<void> accept_and_identify(evio::tcp_listener& lis, op_record& rec, in
     if (r) std::memcpy(&id, buf.data(), 4);
 }
 
-int raw_connect(std::uint16_t port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) conf::sys_fail("socket");
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(port);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) conf::sys_fail("connect");
-    return fd;
-}
-
-void send_id(int fd, int id) {
+void send_id(conf::sock_t fd, int id) {
     char b[4];
     std::memcpy(b, &id, 4);
     conf::raw_send(fd, std::string_view(b, 4));
@@ -60,9 +49,9 @@ TEST_CASE("16: many coroutines awaiting accept on one listener all complete, one
     for (auto& rec : recs)
         REQUIRE(rec.resumed == 0);
 
-    std::vector<int> clients;
+    std::vector<conf::sock_t> clients;
     for (int i = 0; i < n; ++i) {
-        clients.push_back(raw_connect(port));
+        clients.push_back(conf::raw_connect(port));
         send_id(clients.back(), 1000 + i);
     }
     REQUIRE(test::run_until(
@@ -78,8 +67,8 @@ TEST_CASE("16: many coroutines awaiting accept on one listener all complete, one
     CHECK(*distinct.begin() == 1000);
     CHECK(*distinct.rbegin() == 1000 + n - 1);
     CHECK(conf::interest_of(r, lis.native_token()) == evio::detail::interest_none);
-    for (int fd : clients)
-        ::close(fd);
+    for (const conf::sock_t fd : clients)
+        conf::close_sock(fd);
 }
 
 TEST_CASE("16: more connections than waiters: the rest wait for later accepts, none is lost") {
@@ -92,9 +81,9 @@ TEST_CASE("16: more connections than waiters: the rest wait for later accepts, n
     for (int i = 0; i < n; ++i)
         evio::spawn(r, accept_and_identify(lis, recs[i], ids[i]));
     r.poll();
-    std::vector<int> clients;
+    std::vector<conf::sock_t> clients;
     for (int i = 0; i < 2 * n; ++i) {
-        clients.push_back(raw_connect(port));
+        clients.push_back(conf::raw_connect(port));
         send_id(clients.back(), i);
     }
     REQUIRE(test::run_until(
@@ -115,8 +104,8 @@ TEST_CASE("16: more connections than waiters: the rest wait for later accepts, n
     CHECK(distinct.size() == static_cast<std::size_t>(2 * n));
     for (auto& rec : recs)
         CHECK(rec.resumed == 1);
-    for (int fd : clients)
-        ::close(fd);
+    for (const conf::sock_t fd : clients)
+        conf::close_sock(fd);
 }
 
 namespace {
@@ -233,16 +222,16 @@ TEST_CASE("17: mio#1757 with the server closing first and clients arriving in bu
     };
     evio::spawn(r, server);
     for (int burst = 0; burst < 20; ++burst) {
-        std::vector<int> fds;
+        std::vector<conf::sock_t> fds;
         for (int i = 0; i < 10; ++i) {
-            fds.push_back(raw_connect(port));
+            fds.push_back(conf::raw_connect(port));
             send_id(fds.back(), burst * 10 + i);
         }
         const int want = (burst + 1) * 10;
         REQUIRE(test::run_until(
             r, [&] { return served == want || errors > 0; }, 5s));
-        for (int fd : fds)
-            ::close(fd);
+        for (const conf::sock_t fd : fds)
+            conf::close_sock(fd);
     }
     CHECK(served == 200);
     CHECK(errors == 0);

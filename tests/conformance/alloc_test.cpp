@@ -6,6 +6,10 @@
 #include <cstdlib>
 #include <new>
 
+#if EVIO_PLATFORM_WINDOWS
+#include <malloc.h>
+#endif
+
 namespace {
 std::atomic<bool> counting{false};
 std::atomic<long> allocations{0};
@@ -20,12 +24,26 @@ void* counted_aligned_alloc(std::size_t n, std::align_val_t a) {
     if (counting.load(std::memory_order_relaxed))
         allocations.fetch_add(1, std::memory_order_relaxed);
     const std::size_t al = static_cast<std::size_t>(a);
+#if EVIO_PLATFORM_WINDOWS
+    // No aligned_alloc in the Windows CRT; its aligned blocks go back through _aligned_free.
+    return ::_aligned_malloc(n ? n : 1, al);
+#else
     return std::aligned_alloc(al, (n + al - 1) / al * al);
+#endif
 }
 void counted_free(void* p) noexcept {
     if (p && counting.load(std::memory_order_relaxed))
         deallocations.fetch_add(1, std::memory_order_relaxed);
     std::free(p);
+}
+void counted_aligned_free(void* p) noexcept {
+#if EVIO_PLATFORM_WINDOWS
+    if (p && counting.load(std::memory_order_relaxed))
+        deallocations.fetch_add(1, std::memory_order_relaxed);
+    ::_aligned_free(p);
+#else
+    counted_free(p);
+#endif
 }
 } // namespace
 
@@ -64,16 +82,16 @@ void operator delete[](void* p, std::size_t) noexcept {
     counted_free(p);
 }
 void operator delete(void* p, std::align_val_t) noexcept {
-    counted_free(p);
+    counted_aligned_free(p);
 }
 void operator delete[](void* p, std::align_val_t) noexcept {
-    counted_free(p);
+    counted_aligned_free(p);
 }
 void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-    counted_free(p);
+    counted_aligned_free(p);
 }
 void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-    counted_free(p);
+    counted_aligned_free(p);
 }
 
 using namespace std::chrono_literals;
@@ -131,7 +149,11 @@ TEST_CASE("alloc: echoing 10,000 messages on an established connection allocates
     bool server_done = false;
     client_stats st;
     constexpr int warmup = 200;
-    constexpr int measured = 10'000;
+    // Under Wine every loopback round trip goes through wineserver (about 1,200 per second,
+    // docs/backends.md): 2,000 measured round trips fit the time limit there. The property (no
+    // allocation in any of them) is the same; Windows itself and Linux run all 10,000.
+    const int measured = conf::under_wine() ? 2'000 : 10'000;
+    INFO("measured round trips: " << measured);
     evio::spawn(r, echo(p.server, server_done));
     evio::spawn(r, client(p.client, warmup, measured, st));
     const bool finished = test::run_until(

@@ -4,13 +4,76 @@
 #include "conformance/helpers.hpp"
 
 #include <algorithm>
+
+#if !EVIO_PLATFORM_WINDOWS
 #include <fcntl.h>
 #include <sys/resource.h>
+#endif
 
 using namespace std::chrono_literals;
 using evio::conf::op_record;
 namespace conf = evio::conf;
 namespace test = evio::test;
+
+#if EVIO_PLATFORM_WINDOWS
+
+// Windows has no descriptor limit to lower: socket handles are bounded only by memory. What the
+// case means there is the error a real exhausted system gives: creating the accepted socket
+// (WSASocket, before AcceptEx) fails with WSAEMFILE. While `fd_exhaustion` is alive, evio's
+// fault seam makes every socket creation fail so, except for the ones `release` allows: the
+// same shape as a full descriptor table with `release` closing fillers. AcceptEx's socket, the
+// probe below and any other socket evio creates go through that seam (sys::socket).
+
+namespace {
+
+bool ubsan_vptr_runtime() {
+    return false;
+}
+
+std::atomic<bool> exhausted{false};
+std::atomic<int> allowed{0};
+
+bool emfile_hook(evio::detail::sys call, int* err) {
+    if (call != evio::detail::sys::socket || !exhausted.load()) return false;
+    for (int a = allowed.load(); a > 0;)
+        if (allowed.compare_exchange_weak(a, a - 1)) return false;
+    *err = WSAEMFILE;
+    return true;
+}
+
+struct fd_exhaustion {
+    std::vector<int> fillers; ///< one entry per socket creation still refused (for the checks)
+    evio::detail::fault_hook previous = nullptr;
+
+    explicit fd_exhaustion(int headroom) : fillers(static_cast<std::size_t>(headroom), 0) {
+        allowed = 0;
+        exhausted = true;
+        previous = evio::detail::set_fault_hook(&emfile_hook);
+    }
+    fd_exhaustion(const fd_exhaustion&) = delete;
+    fd_exhaustion& operator=(const fd_exhaustion&) = delete;
+    void release(std::size_t n) {
+        n = std::min(n, fillers.size());
+        fillers.resize(fillers.size() - n);
+        allowed += static_cast<int>(n);
+    }
+    ~fd_exhaustion() {
+        exhausted = false;
+        (void)evio::detail::set_fault_hook(previous);
+    }
+};
+
+/// True when one more socket can be created right now.
+bool descriptor_available() {
+    const SOCKET s = evio::detail::open_overlapped_socket(4);
+    if (s == INVALID_SOCKET) return false;
+    ::closesocket(s);
+    return true;
+}
+
+} // namespace
+
+#else
 
 // UBSan's vptr check needs a pipe to inspect memory; with the descriptor table full it reports
 // every virtual call as a violation. Detect that runtime (weak symbols) and skip the scenario
@@ -66,6 +129,20 @@ struct fd_exhaustion {
     }
 };
 
+/// True when one more descriptor can be opened right now.
+bool descriptor_available() {
+    const int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (probe < 0) return false;
+    ::close(probe);
+    return true;
+}
+
+} // namespace
+
+#endif
+
+namespace {
+
 struct accept_counters {
     int attempts = 0;
     int emfile = 0;
@@ -108,11 +185,9 @@ TEST_CASE("emfile: a naive accept loop sees too_many_open_files without spinning
     op_record other_rd;
     evio::spawn(r, conf::read_once(r, other.server, other_rd));
     constexpr int clients = 4;
-    std::vector<int> client_fds;
-    for (int i = 0; i < clients; ++i) {
-        client_fds.push_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        REQUIRE(client_fds.back() >= 0);
-    }
+    std::vector<conf::sock_t> client_fds;
+    for (int i = 0; i < clients; ++i)
+        client_fds.push_back(conf::new_socket());
     r.poll();
     accept_counters c;
     // Measured while the table is full; asserted afterwards (Catch and sanitizer runtimes may
@@ -124,18 +199,11 @@ TEST_CASE("emfile: a naive accept loop sees too_many_open_files without spinning
     {
         fd_exhaustion full(8);
         filled = !full.fillers.empty();
-        const int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        table_full = probe < 0;
-        if (probe >= 0) ::close(probe);
+        table_full = !descriptor_available();
         evio::spawn(r, naive_accept_loop(lis, c));
         // The clients connect (their sockets exist already: no descriptor needed).
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        sa.sin_port = htons(port);
-        for (int fd : client_fds)
-            connected =
-                connected && ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+        for (const conf::sock_t fd : client_fds)
+            connected = connected && conf::connect_loopback(fd, port);
 
         conf::idle_for(r, 300ms); // the loop hits EMFILE; it must not spin meanwhile
         attempts_while_full = c.attempts;
@@ -172,6 +240,6 @@ TEST_CASE("emfile: a naive accept loop sees too_many_open_files without spinning
     lis.close();
     REQUIRE(test::run_until(
         r, [&] { return c.finished; }, 3s));
-    for (int fd : client_fds)
-        ::close(fd);
+    for (const conf::sock_t fd : client_fds)
+        conf::close_sock(fd);
 }

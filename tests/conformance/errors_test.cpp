@@ -14,6 +14,12 @@ namespace {
 
 std::atomic<int> sigpipes{0};
 
+#if EVIO_PLATFORM_WINDOWS
+/// Windows has no SIGPIPE: a send to a closed peer can only fail with an error.
+struct sigpipe_counter {
+    sigpipe_counter() { sigpipes = 0; }
+};
+#else
 /// Counts SIGPIPE instead of dying of it, for the scope.
 struct sigpipe_counter {
     struct sigaction old {};
@@ -26,6 +32,7 @@ struct sigpipe_counter {
     }
     ~sigpipe_counter() { ::sigaction(SIGPIPE, &old, nullptr); }
 };
+#endif
 
 evio::task<void> connect_once(evio::reactor& r, evio::endpoint ep, op_record& rec,
                               evio::tcp_stream& out) {
@@ -67,7 +74,7 @@ TEST_CASE("13: peer FIN: read returns 0") {
         REQUIRE(test::run_until(
             r, [&] { return wr.resumed == 1; }, 5s));
         CHECK(wr.ok);
-        REQUIRE(conf::wait_readable(p.client.native_handle(), 10));
+        REQUIRE(conf::wait_readable(r, p.client, 10));
         CHECK(conf::raw_recv_text(p.client.native_handle()) == "still open");
     }
 
@@ -75,7 +82,7 @@ TEST_CASE("13: peer FIN: read returns 0") {
         auto p = test::connected_pair(r);
         conf::raw_send(p.client.native_handle(), "bye");
         p.client.close();
-        REQUIRE(conf::wait_readable(p.server.native_handle(), 3));
+        REQUIRE(conf::wait_readable(r, p.server, 3));
         op_record first, second;
         evio::spawn(r, conf::read_once(r, p.server, first));
         REQUIRE(test::run_until(
@@ -113,7 +120,15 @@ TEST_CASE("13: peer RST: connection_reset") {
         evio::spawn(r, conf::read_once(r, p.server, rd));
         REQUIRE(test::run_until(
             r, [&] { return rd.resumed == 1; }, 5s));
-        CHECK(rd.ec == evio::errc::connection_reset);
+        if (conf::on_iocp() && conf::under_wine()) {
+            // Wine only: a read issued after the RST arrived returns end of stream, even a
+            // plain blocking recv (wineserver's poll of the socket consumes the pending
+            // SO_ERROR; docs/backends.md, "Wine"). Windows itself says WSAECONNRESET, and the
+            // native MSVC job (.github/workflows/windows.yml) runs the strict check below.
+            CHECK(((rd.ok && rd.n == 0) || rd.ec == evio::errc::connection_reset));
+        } else {
+            CHECK(rd.ec == evio::errc::connection_reset);
+        }
     }
 
     SECTION("write to a reset peer fails, never with SIGPIPE") {
@@ -136,15 +151,8 @@ TEST_CASE("13: connect to a closed port: connection_refused") {
     REQUIRE(conf::settle_table(r));
     const int fds_before = conf::open_fd_count();
     // A bound socket that does not listen owns the port: connects to it are refused (RST).
-    const int holder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(holder >= 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(holder, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-    socklen_t len = sizeof sa;
-    REQUIRE(::getsockname(holder, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
-    const auto ep = evio::endpoint::loopback_v4(ntohs(sa.sin_port));
+    const conf::sock_t holder = conf::new_socket();
+    const auto ep = evio::endpoint::loopback_v4(conf::bind_loopback(holder));
 
     for (int i = 0; i < 10; ++i) {
         INFO("attempt " << i);
@@ -157,7 +165,7 @@ TEST_CASE("13: connect to a closed port: connection_refused") {
         CHECK(rec.ec == evio::errc::connection_refused);
         CHECK_FALSE(s.is_open());
     }
-    ::close(holder);
+    conf::close_sock(holder);
     // The failed connects released their sockets and registrations.
     REQUIRE(conf::settle_table(r));
     CHECK(r.core().table.live() == 0);
@@ -216,16 +224,12 @@ TEST_CASE("13: bind to a port in use: address_in_use") {
     op_record acc;
     evio::tcp_stream accepted;
     evio::spawn(r, conf::accept_once(r, first, acc, accepted));
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(ep.port());
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    const conf::sock_t fd = conf::new_socket();
+    REQUIRE(conf::connect_loopback(fd, ep.port()));
     REQUIRE(test::run_until(
         r, [&] { return acc.resumed == 1; }, 5s));
     CHECK(acc.ok);
-    ::close(fd);
+    conf::close_sock(fd);
 }
 
 TEST_CASE("13: read_exact when the peer closes early: eof, with the partial count") {

@@ -3,7 +3,6 @@
 #include "conformance/helpers.hpp"
 
 #include <atomic>
-#include <sys/time.h>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -70,10 +69,21 @@ TEST_CASE("fairness: a flooding peer does not starve a ping-pong peer") {
     // The flooder: another thread writing as fast as the socket takes it, so data for the flood
     // reader is always ready.
     std::atomic<bool> stop{false};
-    const int fc = flood_raw.client;
-    const int fl = ::fcntl(fc, F_GETFL);
-    REQUIRE(::fcntl(fc, F_SETFL, fl & ~O_NONBLOCK) == 0);
-    timeval tv{0, 100'000};
+    const conf::sock_t fc = flood_raw.client;
+#if EVIO_PLATFORM_WINDOWS
+    // A send that hits SO_SNDTIMEO leaves a Windows socket in an indeterminate state: the
+    // flooder sends non-blocking and naps briefly when the socket is full.
+    conf::set_blocking(fc, false);
+    std::thread flooder([&] {
+        std::vector<char> data(1 << 16, 'F');
+        while (!stop.load())
+            if (conf::sock_send(fc, data.data(), data.size()) < 0)
+                std::this_thread::sleep_for(1ms);
+        ::shutdown(static_cast<SOCKET>(fc), SD_SEND);
+    });
+#else
+    conf::set_blocking(fc, true);
+    const timeval tv{0, 100'000};
     REQUIRE(::setsockopt(fc, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0);
     std::thread flooder([&] {
         std::vector<char> data(1 << 16, 'F');
@@ -81,16 +91,21 @@ TEST_CASE("fairness: a flooding peer does not starve a ping-pong peer") {
             (void)::send(fc, data.data(), data.size(), MSG_NOSIGNAL);
         ::shutdown(fc, SHUT_WR);
     });
+#endif
 
     flood_state fs;
     evio::spawn(r, flood_reader(flood, fs, chunk));
+    // IOCP under Wine: every 16-byte read is a trip through wineserver (about 3,000 per second,
+    // docs/backends.md), so 64 KiB of 16-byte reads cannot flow in 5 s there. On iocp the
+    // 16-byte case asks for 4 KiB (256 reads) instead; the property (the flood keeps being read
+    // while the ping-pong peer finishes its rounds) is asserted the same way.
+    const std::size_t flood_progress = conf::on_iocp() && chunk == 16 ? 4 * 1024 : 64 * 1024;
     const bool flowing = test::run_until(
-        r, [&] { return fs.bytes > 64u * 1024; }, 5s);
+        r, [&] { return fs.bytes > flood_progress; }, 5s);
 
     // Both must progress side by side: the ping-pong peer completes its round trips and the
     // flood keeps being read meanwhile (fair in both directions).
     constexpr int rounds = 300;
-    constexpr std::size_t flood_progress = 64 * 1024;
     int done = 0;
     bool ok = true;
     bool stop_pp = false;
@@ -126,7 +141,7 @@ TEST_CASE("fairness: a flooding peer does not starve a ping-pong peer") {
     REQUIRE(test::run_until(
         r, [&] { return r.core().spawned == 0; }, 5s));
     flood.close();
-    ::close(fc);
+    conf::close_sock(fc);
 }
 
 TEST_CASE("fairness: a reactor kept busy by posted work in every turn still delivers I/O") {
@@ -152,7 +167,7 @@ TEST_CASE("fairness: a reactor kept busy by posted work in every turn still deli
         REQUIRE(rd.resumed == 0);
         r.post(again);
         conf::raw_send(pp.client.native_handle(), "busy");
-        REQUIRE(conf::wait_readable(pp.server.native_handle(), 4));
+        REQUIRE(conf::wait_readable(r, pp.server, 4));
         const auto end = std::chrono::steady_clock::now() + 2s;
         int turns = 0;
         while (rd.resumed == 0 && std::chrono::steady_clock::now() < end) {

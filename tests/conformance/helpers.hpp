@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Helpers shared by the conformance tests: raw loopback pairs, fd probes, one-shot op recorders.
+// One file for every platform: raw sockets are sock_t (int on POSIX, SOCKET on Windows); the few
+// calls that differ sit in small #if EVIO_PLATFORM_WINDOWS blocks.
 #pragma once
 
 #include "support/fixture.hpp"
@@ -16,11 +18,16 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#if EVIO_PLATFORM_WINDOWS
+// Through the library's one include of the Windows headers (as tests/backend/iocp does).
+#include <evio/detail/iocp/winsock.hpp>
+#else
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -31,83 +38,232 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
 
 namespace evio::conf {
 
 using namespace std::chrono_literals;
 
+/// A raw socket made outside evio: an fd on POSIX, a SOCKET on Windows (evio's native_handle).
+using sock_t = detail::native_handle;
+inline constexpr sock_t no_sock = detail::invalid_handle;
+
+#if EVIO_PLATFORM_WINDOWS
+
+/// Winsock stays started for the whole test program: a reactor's WSACleanup must never take
+/// the raw sockets of a test with it.
+inline const bool winsock_started = [] {
+    WSADATA wsa{};
+    return ::WSAStartup(MAKEWORD(2, 2), &wsa) == 0;
+}();
+
+inline int last_sock_error() {
+    return ::WSAGetLastError();
+}
+inline bool would_block(int e) {
+    return e == WSAEWOULDBLOCK;
+}
+[[noreturn]] inline void sys_fail(const char* what) {
+    throw std::system_error(last_sock_error(), std::system_category(), what);
+}
+inline void close_sock(sock_t s) {
+    if (s != no_sock) (void)::closesocket(static_cast<SOCKET>(s));
+}
+/// A new TCP socket for 127.0.0.1. socket() creates overlapped sockets, so one made here can
+/// also be adopted by the IOCP reactor.
+inline sock_t new_socket() {
+    const SOCKET s = ::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (s == INVALID_SOCKET) sys_fail("socket");
+    return static_cast<sock_t>(s);
+}
+/// Sockets are blocking on Windows outside the helpers below (blocking peers; a socket evio
+/// adopted is never switched by evio). The helpers that must not block switch for one call.
+inline void set_blocking(sock_t s, bool blocking) {
+    u_long nb = blocking ? 0 : 1;
+    if (::ioctlsocket(static_cast<SOCKET>(s), FIONBIO, &nb) != 0) sys_fail("ioctlsocket(FIONBIO)");
+}
+inline int sock_send(sock_t s, const char* p, std::size_t n) {
+    return ::send(static_cast<SOCKET>(s), p, static_cast<int>(n), 0);
+}
+inline int sock_recv(sock_t s, char* p, std::size_t n) {
+    return ::recv(static_cast<SOCKET>(s), p, static_cast<int>(n), 0);
+}
+template <class T>
+int set_opt(sock_t s, int level, int name, const T& v) {
+    return ::setsockopt(static_cast<SOCKET>(s), level, name, reinterpret_cast<const char*>(&v),
+                        static_cast<int>(sizeof v));
+}
+
+/// True when this Windows program runs under Wine (ntdll exports wine_get_version). Used only
+/// where Wine is known to differ from Windows; the native MSVC job runs the strict checks.
+inline bool under_wine() {
+    static const bool wine = [] {
+        const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
+        return ntdll != nullptr && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
+    }();
+    return wine;
+}
+
+#else
+
+inline int last_sock_error() {
+    return errno;
+}
+inline bool would_block(int e) {
+    return e == EAGAIN || e == EWOULDBLOCK;
+}
 [[noreturn]] inline void sys_fail(const char* what) {
     throw std::system_error(errno, std::generic_category(), what);
 }
-
-inline void set_nonblocking(int fd) {
-    const int fl = ::fcntl(fd, F_GETFL);
-    if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) sys_fail("fcntl");
+inline void close_sock(sock_t s) {
+    if (s >= 0) ::close(s);
 }
+inline sock_t new_socket() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) sys_fail("socket");
+    return fd;
+}
+inline void set_blocking(sock_t fd, bool blocking) {
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || ::fcntl(fd, F_SETFL, blocking ? (fl & ~O_NONBLOCK) : (fl | O_NONBLOCK)) != 0)
+        sys_fail("fcntl");
+}
+inline ssize_t sock_send(sock_t s, const char* p, std::size_t n) {
+    return ::send(s, p, n, MSG_NOSIGNAL);
+}
+inline ssize_t sock_recv(sock_t s, char* p, std::size_t n) {
+    return ::recv(s, p, n, 0);
+}
+template <class T>
+int set_opt(sock_t s, int level, int name, const T& v) {
+    return ::setsockopt(s, level, name, &v, static_cast<socklen_t>(sizeof v));
+}
+inline bool under_wine() {
+    return false;
+}
+
+#endif
+
+/// True when the reactor under test is the IOCP one (the only backend on Windows).
+inline bool on_iocp() {
+    return EVIO_PLATFORM_WINDOWS != 0;
+}
+
+/// Switches a socket to non-blocking mode for one helper call (Windows: sockets are blocking
+/// outside the helpers; POSIX: raw sockets are non-blocking already, nothing to do).
+struct nonblocking_scope {
+    sock_t s;
+    explicit nonblocking_scope(sock_t sock) : s(sock) {
+        if constexpr (EVIO_PLATFORM_WINDOWS != 0) set_blocking(s, false);
+    }
+    nonblocking_scope(const nonblocking_scope&) = delete;
+    nonblocking_scope& operator=(const nonblocking_scope&) = delete;
+    ~nonblocking_scope() {
+        if constexpr (EVIO_PLATFORM_WINDOWS != 0) set_blocking(s, true);
+    }
+};
 
 /// Small socket buffers, so a few KiB fill a connection (set before connect/listen).
-inline void small_buffers(int fd, int bytes = 4096) {
-    (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
-    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+inline void small_buffers(sock_t fd, int bytes = 4096) {
+    (void)set_opt(fd, SOL_SOCKET, SO_SNDBUF, bytes);
+    (void)set_opt(fd, SOL_SOCKET, SO_RCVBUF, bytes);
 }
 
-inline void nodelay(int fd) {
+inline void nodelay(sock_t fd) {
     const int one = 1;
-    (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    (void)set_opt(fd, IPPROTO_TCP, TCP_NODELAY, one);
+}
+
+/// 127.0.0.1:port as a sockaddr_in.
+inline sockaddr_in loopback_addr(std::uint16_t port) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(port);
+    return sa;
+}
+
+/// Connects `s` to 127.0.0.1:port (blocking; loopback completes at once). True on success.
+inline bool connect_loopback(sock_t s, std::uint16_t port) {
+    const sockaddr_in sa = loopback_addr(port);
+    return ::connect(s, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
+}
+
+/// A new socket connected to 127.0.0.1:port (blocking on Windows, non-blocking on POSIX never
+/// matters here: the caller only sends small messages and closes it).
+inline sock_t raw_connect(std::uint16_t port) {
+    const sock_t s = new_socket();
+    if (!connect_loopback(s, port)) {
+        const int e = last_sock_error();
+        close_sock(s);
+#if EVIO_PLATFORM_WINDOWS
+        ::WSASetLastError(e);
+#else
+        errno = e;
+#endif
+        sys_fail("connect");
+    }
+    return s;
+}
+
+/// A raw socket bound to 127.0.0.1 with an OS-chosen port (not listening); returns the port.
+inline std::uint16_t bind_loopback(sock_t s) {
+    sockaddr_in sa = loopback_addr(0);
+    if (::bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) sys_fail("bind");
+#if EVIO_PLATFORM_WINDOWS
+    int len = sizeof sa;
+#else
+    socklen_t len = sizeof sa;
+#endif
+    if (::getsockname(s, reinterpret_cast<sockaddr*>(&sa), &len) != 0) sys_fail("getsockname");
+    return ntohs(sa.sin_port);
 }
 
 /// A blocking raw listener on 127.0.0.1 with an OS-chosen port (outside evio).
 struct raw_listener {
-    int fd = -1;
+    sock_t fd = no_sock;
     std::uint16_t port = 0;
 
     explicit raw_listener(int buffer_bytes = 0) {
-        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) sys_fail("socket");
+        fd = new_socket();
         if (buffer_bytes > 0) small_buffers(fd, buffer_bytes);
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) sys_fail("bind");
+        port = bind_loopback(fd);
         if (::listen(fd, 128) != 0) sys_fail("listen");
-        socklen_t len = sizeof sa;
-        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) sys_fail("getsockname");
-        port = ntohs(sa.sin_port);
     }
     raw_listener(const raw_listener&) = delete;
     raw_listener& operator=(const raw_listener&) = delete;
-    ~raw_listener() {
-        if (fd >= 0) ::close(fd);
-    }
+    ~raw_listener() { close_sock(fd); }
 
     /// Connects socket `c` (blocking; loopback completes at once) and accepts the server side.
-    /// Both ends are returned non-blocking.
-    std::pair<int, int> connect_and_accept(int c, int buffer_bytes = 0) const {
+    /// POSIX: both ends are returned non-blocking. Windows: both stay blocking (the helpers
+    /// switch for the calls that must not block), and the accepted socket is overlapped (it
+    /// inherits that from the listener), so evio can adopt it.
+    std::pair<sock_t, sock_t> connect_and_accept(sock_t c, int buffer_bytes = 0) const {
         if (buffer_bytes > 0) small_buffers(c, buffer_bytes);
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        sa.sin_port = htons(port);
-        if (::connect(c, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) sys_fail("connect");
+        if (!connect_loopback(c, port)) sys_fail("connect");
+#if EVIO_PLATFORM_WINDOWS
+        const SOCKET s = ::accept(static_cast<SOCKET>(fd), nullptr, nullptr);
+        if (s == INVALID_SOCKET) sys_fail("accept");
+        return {static_cast<sock_t>(s), c};
+#else
         const int s = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (s < 0) sys_fail("accept4");
-        set_nonblocking(c);
+        set_blocking(c, false);
         return {s, c};
+#endif
     }
 };
 
-/// A connected loopback TCP pair made synchronously outside evio: {server fd, client fd}, both
-/// non-blocking and owned by the caller.
+/// A connected loopback TCP pair made synchronously outside evio: {server, client}, owned by the
+/// caller (non-blocking on POSIX, blocking on Windows).
 struct raw_pair {
-    int server = -1;
-    int client = -1;
+    sock_t server = no_sock;
+    sock_t client = no_sock;
 };
 
 inline raw_pair make_raw_pair(const raw_listener& l, int buffer_bytes = 0) {
-    const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c < 0) sys_fail("socket");
-    auto [s, cc] = l.connect_and_accept(c, buffer_bytes);
-    return {s, cc};
+    auto [s, c] = l.connect_and_accept(new_socket(), buffer_bytes);
+    return {s, c};
 }
 
 inline raw_pair make_raw_pair(int buffer_bytes = 0) {
@@ -116,25 +272,23 @@ inline raw_pair make_raw_pair(int buffer_bytes = 0) {
 }
 
 /// Registers `fd` with `r` and wraps it in a tcp_stream that owns it.
-inline tcp_stream adopt(reactor& r, int fd) {
+inline tcp_stream adopt(reactor& r, sock_t fd) {
     auto t = r.register_handle(fd);
     if (!t) throw std::system_error(t.error(), "register_handle");
     return tcp_stream(r, fd, *t);
 }
 
-/// A stream adopted into a reactor plus its raw peer descriptor (closed on destruction). The
+/// A stream adopted into a reactor plus its raw peer socket (closed on destruction). The
 /// buffers are small and set before connecting, so the path fills with a few KiB and stays full.
 struct adopted_pair {
     tcp_stream server;
-    int peer = -1;
+    sock_t peer = no_sock;
 
     adopted_pair() = default;
     adopted_pair(adopted_pair&& o) noexcept
-        : server(std::move(o.server)), peer(std::exchange(o.peer, -1)) {}
+        : server(std::move(o.server)), peer(std::exchange(o.peer, no_sock)) {}
     adopted_pair& operator=(adopted_pair&&) = delete;
-    ~adopted_pair() {
-        if (peer >= 0) ::close(peer);
-    }
+    ~adopted_pair() { close_sock(peer); }
 };
 
 inline adopted_pair make_adopted_pair(reactor& r, int buffer_bytes = 4096) {
@@ -145,15 +299,23 @@ inline adopted_pair make_adopted_pair(reactor& r, int buffer_bytes = 4096) {
     return p;
 }
 
-/// Bytes waiting in `fd`'s receive queue (FIONREAD).
-inline int readable_bytes(int fd) {
+/// Bytes waiting in `fd`'s receive queue (FIONREAD). On Windows, 0 while an overlapped read is
+/// pending on the socket (it takes arriving data at once): use wait_readable(r, stream, n).
+inline int readable_bytes(sock_t fd) {
+#if EVIO_PLATFORM_WINDOWS
+    u_long n = 0;
+    if (::ioctlsocket(static_cast<SOCKET>(fd), FIONREAD, &n) != 0) return -1;
+    return static_cast<int>(n);
+#else
     int n = 0;
     if (::ioctl(fd, FIONREAD, &n) != 0) return -1;
     return n;
+#endif
 }
 
-/// Spins (bounded, no sleeping) until `fd` has at least `n` bytes queued.
-inline bool wait_readable(int fd, int n = 1, std::chrono::milliseconds limit = 2s) {
+/// Spins (bounded, no sleeping) until `fd` has at least `n` bytes queued. For a socket no
+/// overlapped read is pending on (a raw peer, or an evio stream with no read outstanding).
+inline bool wait_readable(sock_t fd, int n = 1, std::chrono::milliseconds limit = 2s) {
     const auto end = std::chrono::steady_clock::now() + limit;
     while (readable_bytes(fd) < n) {
         if (std::chrono::steady_clock::now() > end) return false;
@@ -162,29 +324,101 @@ inline bool wait_readable(int fd, int n = 1, std::chrono::milliseconds limit = 2
     return true;
 }
 
-inline void raw_send(int fd, std::string_view s) {
+/// Bytes that arrived for the socket `fd` registered in `r` as `t` and are not delivered yet:
+/// queued in the socket, plus (IOCP) what its pending overlapped read already took once that
+/// read completed in the kernel (its OVERLAPPED left STATUS_PENDING; the packet may still wait
+/// in the port).
+inline int arrived_bytes(reactor& r, token t, sock_t fd) {
+    int n = readable_bytes(fd);
+#if EVIO_PLATFORM_WINDOWS
+    const detail::slot* sl = r.core().table.find(t);
+    const detail::operation* op = sl ? sl->queue[0].head : nullptr;
+    if (op && op->in_kernel) {
+        OVERLAPPED ov;
+        std::memcpy(&ov, op->overlapped, sizeof ov);
+        if (ov.Internal != STATUS_PENDING) n += static_cast<int>(ov.InternalHigh);
+    }
+#else
+    (void)r;
+    (void)t;
+#endif
+    return n;
+}
+
+/// wait_readable for a registered socket that may have a read pending: spins (bounded) until
+/// `n` bytes arrived for it (see arrived_bytes).
+inline bool wait_readable(reactor& r, token t, sock_t fd, int n = 1,
+                          std::chrono::milliseconds limit = 2s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (arrived_bytes(r, t, fd) < n) {
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::yield();
+    }
+    return true;
+}
+inline bool wait_readable(reactor& r, const tcp_stream& s, int n = 1,
+                          std::chrono::milliseconds limit = 2s) {
+    return wait_readable(r, s.native_token(), s.native_handle(), n, limit);
+}
+
+/// IOCP: waits (bounded) until the read-direction operation (read or accept) the kernel holds
+/// for `t` finished there (its OVERLAPPED left STATUS_PENDING; the packet may still wait in the
+/// port). Readiness backends: true at once (the caller's connect or send already made the
+/// socket ready). For "the completion is there before the next turn" cases.
+inline bool wait_kernel_done(reactor& r, token t, std::chrono::milliseconds limit = 2s) {
+#if EVIO_PLATFORM_WINDOWS
+    const auto end = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        const detail::slot* sl = r.core().table.find(t);
+        const detail::operation* op = sl ? sl->queue[0].head : nullptr;
+        if (!op || !op->in_kernel) return false;
+        OVERLAPPED ov;
+        std::memcpy(&ov, op->overlapped, sizeof ov);
+        if (ov.Internal != STATUS_PENDING) return true;
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::yield();
+    }
+#else
+    (void)r;
+    (void)t;
+    (void)limit;
+    return true;
+#endif
+}
+
+/// One non-blocking send attempt; the result of send (bytes, or -1).
+inline long try_send(sock_t fd, std::string_view s) {
+    nonblocking_scope nb(fd);
+    return static_cast<long>(sock_send(fd, s.data(), s.size()));
+}
+
+inline void raw_send(sock_t fd, std::string_view s) {
+    nonblocking_scope nb(fd);
     std::size_t off = 0;
     for (int guard = 0; off < s.size() && guard < 10000; ++guard) {
-        const ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+        const auto n = sock_send(fd, s.data() + off, s.size() - off);
         if (n > 0) off += static_cast<std::size_t>(n);
-        else if (n < 0 && errno != EAGAIN && errno != EINTR) sys_fail("send");
+        else if (n < 0 && !would_block(last_sock_error()) && last_sock_error() != EINTR)
+            sys_fail("send");
         else std::this_thread::yield();
     }
     if (off != s.size()) throw std::runtime_error("raw_send: peer does not drain");
 }
 
-/// Writes into `fd` until the kernel says EAGAIN; returns the byte count.
-inline std::size_t fill_send_buffer(int fd) {
+/// Writes into `fd` until the kernel says it would block; returns the byte count.
+inline std::size_t fill_send_buffer(sock_t fd) {
+    nonblocking_scope nb(fd);
     static const std::vector<char> chunk(4096, 'f');
     std::size_t total = 0;
     for (int i = 0; i < 100000; ++i) {
-        const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+        const auto n = sock_send(fd, chunk.data(), chunk.size());
         if (n > 0) {
             total += static_cast<std::size_t>(n);
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return total;
+        const int e = last_sock_error();
+        if (n < 0 && e == EINTR) continue;
+        if (n < 0 && would_block(e)) return total;
         sys_fail("send (fill)");
     }
     throw std::runtime_error("fill_send_buffer: never blocked");
@@ -192,10 +426,23 @@ inline std::size_t fill_send_buffer(int fd) {
 
 /// Fills `fd`'s send path so that it stays full until the peer reads: writes until EAGAIN, and
 /// again after every ACK still in flight freed space, until everything sent is acknowledged and
-/// only unsent bytes (held back by the peer's zero window) remain. Spins on ioctls; bounded.
-inline std::size_t fill_send_buffer_stable(int fd, std::chrono::milliseconds limit = 3s) {
+/// only unsent bytes (held back by the peer's zero window) remain. Bounded.
+/// Linux: spins on SIOCOUTQ/SIOCOUTQNSD. Windows has no such query: the path counts as settled
+/// when fills spaced by short sleeps took nothing three times in a row.
+inline std::size_t fill_send_buffer_stable(sock_t fd, std::chrono::milliseconds limit = 3s) {
     const auto end = std::chrono::steady_clock::now() + limit;
     std::size_t total = fill_send_buffer(fd);
+#if EVIO_PLATFORM_WINDOWS
+    for (int quiet = 0; quiet < 3;) {
+        std::this_thread::sleep_for(5ms);
+        const std::size_t more = fill_send_buffer(fd);
+        total += more;
+        quiet = more == 0 ? quiet + 1 : 0;
+        if (std::chrono::steady_clock::now() > end)
+            throw std::runtime_error("fill_send_buffer_stable: the send path never settled");
+    }
+    return total;
+#else
     for (;;) {
         int queued = 0, unsent = 0;
         if (::ioctl(fd, SIOCOUTQ, &queued) != 0 || ::ioctl(fd, SIOCOUTQNSD, &unsent) != 0)
@@ -207,32 +454,94 @@ inline std::size_t fill_send_buffer_stable(int fd, std::chrono::milliseconds lim
             throw std::runtime_error("fill_send_buffer_stable: the send path never settled");
         std::this_thread::yield();
     }
+#endif
 }
 
 /// Reads everything queued in `fd` right now; returns the byte count.
-inline std::size_t drain(int fd) {
-    char buf[65536];
+inline std::size_t drain(sock_t fd) {
+    nonblocking_scope nb(fd);
+    static char buf[65536];
     std::size_t total = 0;
     for (;;) {
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        const auto n = sock_recv(fd, buf, sizeof buf);
         if (n > 0) {
             total += static_cast<std::size_t>(n);
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && last_sock_error() == EINTR) continue;
         return total;
     }
 }
 
 /// Reads what is queued in `fd` as text.
-inline std::string raw_recv_text(int fd) {
+inline std::string raw_recv_text(sock_t fd) {
+    nonblocking_scope nb(fd);
     char buf[4096];
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    const auto n = sock_recv(fd, buf, sizeof buf);
     return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
-/// Open descriptors of this process (entries of /proc/self/fd).
+/// Waits (bounded) until a recv on `fd` no longer would block; returns what it returned:
+/// 0 at end of stream, > 0 with data, -1 on an error (or when `limit` passed).
+inline long recv_result(sock_t fd, std::chrono::milliseconds limit = 2s) {
+    nonblocking_scope nb(fd);
+    const auto end = std::chrono::steady_clock::now() + limit;
+    char c;
+    while (std::chrono::steady_clock::now() < end) {
+        const auto got = sock_recv(fd, &c, 1);
+        if (got >= 0 || !would_block(last_sock_error())) return static_cast<long>(got);
+        std::this_thread::yield();
+    }
+    return -1;
+}
+
+/// Open descriptors (handles on Windows) of this process. Windows: GetProcessHandleCount, or,
+/// where that reports 0 (Wine), the process's entries in SystemExtendedHandleInformation.
 inline int open_fd_count() {
+#if EVIO_PLATFORM_WINDOWS
+    DWORD count = 0;
+    if (::GetProcessHandleCount(::GetCurrentProcess(), &count) && count > 0)
+        return static_cast<int>(count);
+    using query_fn = LONG(WINAPI*)(ULONG, PVOID, ULONG, PULONG);
+    const auto query = reinterpret_cast<query_fn>(reinterpret_cast<void (*)()>(
+        ::GetProcAddress(::GetModuleHandleW(L"ntdll.dll"), "NtQuerySystemInformation")));
+    if (!query) return -1;
+    struct entry { // SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX
+        PVOID object;
+        ULONG_PTR pid;
+        ULONG_PTR handle;
+        ULONG access;
+        USHORT creator_back_trace;
+        USHORT type_index;
+        ULONG attributes;
+        ULONG reserved;
+    };
+    struct info {
+        ULONG_PTR count;
+        ULONG_PTR reserved;
+        entry handles[1];
+    };
+    constexpr ULONG extended_handle_information = 64;
+    constexpr LONG info_length_mismatch = static_cast<LONG>(0xC0000004L);
+    std::vector<ULONG_PTR> buf(1 << 16);
+    for (int i = 0; i < 8; ++i) {
+        ULONG len = 0;
+        const auto bytes = static_cast<ULONG>(buf.size() * sizeof(ULONG_PTR));
+        const LONG st = query(extended_handle_information, buf.data(), bytes, &len);
+        if (st == info_length_mismatch) {
+            buf.resize(buf.size() * 2);
+            continue;
+        }
+        if (st != 0) return -1;
+        const auto* hi = reinterpret_cast<const info*>(buf.data());
+        int n = 0;
+        const ULONG_PTR me = ::GetCurrentProcessId();
+        for (ULONG_PTR k = 0; k < hi->count; ++k)
+            if (hi->handles[k].pid == me) ++n;
+        return n;
+    }
+    return -1;
+#else
     DIR* d = ::opendir("/proc/self/fd");
     if (!d) return -1;
     int n = 0;
@@ -240,6 +549,7 @@ inline int open_fd_count() {
         ++n;
     ::closedir(d);
     return n;
+#endif
 }
 
 /// What one awaited operation produced, and when.
@@ -388,8 +698,59 @@ struct no_destroy {
 
 // ---- blocked-reactor detection, for "while the reactor is blocked" cases ----
 
-inline long this_tid() {
-    return static_cast<long>(::syscall(SYS_gettid));
+/// The calling (reactor) thread, for wait_until_blocked: its id, and on Windows how many
+/// completion-port waits had begun when it was taken.
+struct reactor_thread {
+    long id = 0;
+    unsigned long waits = 0;
+};
+
+#if EVIO_PLATFORM_WINDOWS
+
+// Windows offers no portable view of where another thread sleeps (Wine reports every thread as
+// running in SystemProcessInformation; thread CPU times are too coarse to tell). So the probe
+// uses evio's fault seam: a hook that fails nothing and counts the reactor's calls into
+// GetQueuedCompletionStatusEx (sys::iocp_wait). "Blocked" means: a wait began on that thread
+// after the reactor_thread was taken (plus a short sleep, so the call reaches the kernel).
+namespace wait_probe {
+inline std::atomic<unsigned long> entries{0};
+inline std::atomic<DWORD> last_thread{0};
+inline bool hook(detail::sys call, int*) {
+    if (call == detail::sys::iocp_wait) {
+        last_thread.store(::GetCurrentThreadId());
+        entries.fetch_add(1);
+    }
+    return false;
+}
+/// Installs the hook unless a test installed its own (then no wait is seen: saw_blocked stays
+/// false and the test says so).
+inline void install() {
+    const detail::fault_hook prev = detail::set_fault_hook(&hook);
+    if (prev != nullptr && prev != &hook) (void)detail::set_fault_hook(prev);
+}
+} // namespace wait_probe
+
+inline reactor_thread this_reactor_thread() {
+    wait_probe::install();
+    return {static_cast<long>(::GetCurrentThreadId()), wait_probe::entries.load()};
+}
+
+/// Waits (bounded) until thread `t` began a completion-port wait after `t` was taken.
+inline bool wait_until_blocked(const reactor_thread& t, std::chrono::milliseconds limit = 3s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (wait_probe::entries.load() <= t.waits ||
+           static_cast<long>(wait_probe::last_thread.load()) != t.id) {
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::yield();
+    }
+    std::this_thread::sleep_for(2ms);
+    return true;
+}
+
+#else
+
+inline reactor_thread this_reactor_thread() {
+    return {static_cast<long>(::syscall(SYS_gettid)), 0};
 }
 
 /// True when thread `tid` of this process sleeps inside epoll_wait/io_uring_enter (or, when
@@ -420,15 +781,17 @@ inline bool thread_blocked_in_wait(long tid) {
 #endif
 }
 
-/// Waits (bounded, spinning on /proc) until thread `tid` is blocked in the reactor's wait.
-inline bool wait_until_blocked(long tid, std::chrono::milliseconds limit = 3s) {
+/// Waits (bounded, spinning on /proc) until thread `t` is blocked in the reactor's wait.
+inline bool wait_until_blocked(const reactor_thread& t, std::chrono::milliseconds limit = 3s) {
     const auto end = std::chrono::steady_clock::now() + limit;
-    while (!thread_blocked_in_wait(tid)) {
+    while (!thread_blocked_in_wait(t.id)) {
         if (std::chrono::steady_clock::now() > end) return false;
         std::this_thread::yield();
     }
     return true;
 }
+
+#endif
 
 /// Posts `fn` from another thread once the calling (reactor) thread is blocked in run_once, and
 /// runs the reactor until `fn` ran. Returns {ran, the poster saw the reactor blocked}.
@@ -438,11 +801,11 @@ struct blocked_post_result {
 };
 inline blocked_post_result post_while_blocked(reactor& r, std::function<void()> fn,
                                               std::chrono::milliseconds limit = 5s) {
-    const long tid = this_tid();
+    const reactor_thread me = this_reactor_thread();
     bool ran = false;
     std::atomic<bool> saw{false};
     std::thread poster([&] {
-        saw = wait_until_blocked(tid);
+        saw = wait_until_blocked(me);
         r.post([&] {
             fn();
             ran = true;

@@ -127,7 +127,7 @@ TEST_CASE("6: fill to would-block, the peer drains, the write completes again") 
     CHECK(drained <= wp.bytes);
     CHECK(drained > 0);
     s.close();
-    ::close(raw.client);
+    conf::close_sock(raw.client);
 }
 
 TEST_CASE("11: a zero-timeout turn still reports ready completions") {
@@ -143,7 +143,7 @@ TEST_CASE("11: a zero-timeout turn still reports ready completions") {
             r.poll(); // io_uring: the request reaches the kernel
             REQUIRE(rd.resumed == 0);
             conf::raw_send(p.client.native_handle(), "ready");
-            REQUIRE(conf::wait_readable(p.server.native_handle(), 5));
+            REQUIRE(conf::wait_readable(r, p.server, 5));
             r.poll(); // one zero-timeout turn
             CHECK(rd.resumed == 1);
             CHECK(rd.data == "ready");
@@ -163,19 +163,16 @@ TEST_CASE("11: a zero-timeout turn still reports ready completions") {
             r.poll();
             r.poll();
             REQUIRE(acc.resumed == 0);
-            const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            sockaddr_in sa{};
-            sa.sin_family = AF_INET;
-            sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            sa.sin_port = htons(lis.local_endpoint().value().port());
-            REQUIRE(::connect(c, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+            const conf::sock_t c = conf::new_socket();
+            REQUIRE(conf::connect_loopback(c, lis.local_endpoint().value().port()));
+            REQUIRE(conf::wait_kernel_done(r, lis.native_token())); // IOCP: AcceptEx finished
             r.poll();
             CHECK(acc.resumed == 1);
             if (acc.resumed == 0)
                 REQUIRE(test::run_until(
                     r, [&] { return acc.resumed == 1; }, 5s));
             CHECK(acc.ok);
-            ::close(c);
+            conf::close_sock(c);
         }
     }
 
@@ -186,7 +183,7 @@ TEST_CASE("11: a zero-timeout turn still reports ready completions") {
         r.poll();
         r.poll();
         conf::raw_send(p.client.native_handle(), "spin");
-        REQUIRE(conf::wait_readable(p.server.native_handle(), 4));
+        REQUIRE(conf::wait_readable(r, p.server, 4));
         const auto end = std::chrono::steady_clock::now() + 1s;
         while (rd.resumed == 0 && std::chrono::steady_clock::now() < end)
             r.poll();
@@ -266,5 +263,5 @@ TEST_CASE("23: direction isolation: readiness in one direction never resumes the
     CHECK(w2.resumed == 1);
     CHECK(conf::interest_of(r, t) == evio::detail::interest_none);
     s.close();
-    ::close(raw.client);
+    conf::close_sock(raw.client);
 }

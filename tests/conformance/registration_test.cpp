@@ -97,18 +97,14 @@ TEST_CASE("3: register, deregister, register again on the same reactor") {
     evio::tcp_stream acc_stream;
     op_record acc;
     evio::spawn(r, conf::accept_once(r, *again, acc, acc_stream));
-    const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(ep.port());
-    REQUIRE(::connect(c, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    const conf::sock_t c = conf::new_socket();
+    REQUIRE(conf::connect_loopback(c, ep.port()));
     REQUIRE(test::run_until(
         r, [&] { return acc.resumed == 1; }, 5s));
     CHECK(acc.ok);
-    ::close(c);
+    conf::close_sock(c);
     s.close();
-    ::close(raw.client);
+    conf::close_sock(raw.client);
 }
 
 TEST_CASE("4: double deregistration and operations on stale tokens are contract violations") {
@@ -121,7 +117,7 @@ TEST_CASE("4: double deregistration and operations on stale tokens are contract 
         r.deregister(t); // closes raw.server
         CHECK(conf::contract_id_of([&] { r.deregister(t); }) == "deregister.twice");
         CHECK(r.core().table.live() == 0);
-        ::close(raw.client);
+        conf::close_sock(raw.client);
     }
 
     SECTION("deregister a token whose slot was reused: deregister.stale") {
@@ -143,15 +139,15 @@ TEST_CASE("4: double deregistration and operations on stale tokens are contract 
         CHECK(conf::contract_id_of([&] {
                   r.deregister(evio::token{4'000'000, 1, r.id()});
               }) == "deregister.stale");
-        ::close(a.server);
-        ::close(a.client);
-        ::close(b.client);
+        conf::close_sock(a.server);
+        conf::close_sock(a.client);
+        conf::close_sock(b.client);
     }
 
     SECTION("an operation on a stream built from a stale token: op.stale_token") {
         auto p = test::connected_pair(r);
         const auto stale = p.server.native_token();
-        const int fd = p.server.native_handle();
+        const conf::sock_t fd = p.server.native_handle();
         p.server.close();
         // The stream would deregister its (stale) token in its noexcept destructor: never run it.
         conf::no_destroy<evio::tcp_stream> s(r, fd, stale);
@@ -189,7 +185,7 @@ TEST_CASE("4: double deregistration and operations on stale tokens are contract 
             r, [&] { return rd.resumed == 1; }, 5s));
         CHECK(rd.data == "ok");
         s.close();
-        ::close(raw.client);
+        conf::close_sock(raw.client);
     }
     REQUIRE(conf::settle_table(r));
     CHECK(r.core().table.live() == 0);
@@ -245,8 +241,8 @@ TEST_CASE("5: a token used on a reactor it is not registered with is rejected") 
     CHECK(rdb.data == "B");
     sa.close();
     sb.close();
-    ::close(raw.client);
-    ::close(other.client);
+    conf::close_sock(raw.client);
+    conf::close_sock(other.client);
 }
 
 namespace {

@@ -60,7 +60,7 @@ TEST_CASE("10: posts from several threads at once are all delivered, in order pe
     constexpr int per_thread = 200;
     std::vector<std::vector<int>> seen(threads);
     std::atomic<int> started{0};
-    const long tid = conf::this_tid();
+    const auto tid = conf::this_reactor_thread();
     std::vector<std::thread> posters;
     for (int t = 0; t < threads; ++t) {
         posters.emplace_back([&, t] {
@@ -97,7 +97,7 @@ TEST_CASE("10: stop from another thread while run() is blocked makes run() retur
 
     for (int round = 0; round < 5; ++round) {
         INFO("round " << round);
-        const long tid = conf::this_tid();
+        const auto tid = conf::this_reactor_thread();
         std::atomic<bool> saw{false};
         std::thread stopper([&] {
             saw = conf::wait_until_blocked(tid);
@@ -115,7 +115,7 @@ TEST_CASE("10: stop from another thread while run() is blocked makes run() retur
 
     // A post from another thread, then a stop, while run() is blocked: both arrive.
     int posted = 0;
-    const long tid = conf::this_tid();
+    const auto tid = conf::this_reactor_thread();
     std::thread both([&] {
         (void)conf::wait_until_blocked(tid);
         r.post([&] { ++posted; });

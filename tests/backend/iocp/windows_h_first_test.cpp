@@ -7,7 +7,8 @@
 #if defined(__GNUC__)
 // mingw-w64's <winsock2.h> after <winsock.h> says "#warning Please include winsock2.h before
 // windows.h"; evio must not trigger it (users building with -Werror). GCC 13+ honours this
-// pragma for #warning in C++ (GCC PR 53431); with GCC 12 configure with EVIO_WERROR=ON.
+// pragma for #warning in C++ (GCC PR 53431); for GCC 12, tests/CMakeLists.txt compiles this
+// file with -Werror=cpp, so a regression fails the build either way.
 #pragma GCC diagnostic error "-Wcpp"
 #endif
 #include <windows.h>
