@@ -118,4 +118,17 @@ inline std::error_code last_error() noexcept {
         return (expr);                                                                             \
     }())
 
+/// EVIO_WINCALL for a transfer: `len_ptr` points at the request length `expr` reads, which the
+/// hook may lower before `expr` runs (see EVIO_SYSCALL_IO).
+#define EVIO_WINCALL_IO(name, failed, len_ptr, expr)                                               \
+    ([&]() {                                                                                       \
+        int evio_injected_err_ = 0;                                                                \
+        if (::evio::detail::fault_injected(::evio::detail::sys::name, &evio_injected_err_,         \
+                                           (len_ptr))) [[unlikely]] {                              \
+            ::SetLastError(static_cast<DWORD>(evio_injected_err_));                                \
+            return static_cast<decltype(expr)>(failed);                                            \
+        }                                                                                          \
+        return (expr);                                                                             \
+    }())
+
 #endif // EVIO_HAS_IOCP

@@ -397,10 +397,12 @@ private:
                 // An empty read returns 0 at once, as recv(2) does; a zero-byte WSARecv would
                 // instead wait for data (the "zero-byte read" idiom) and then look like EOF.
                 if (op.done == op.len) return false;
-                WSABUF b{clamp_len(op.len - op.done), reinterpret_cast<char*>(op.buf + op.done)};
+                std::size_t want = op.len - op.done; // the fault seam may lower it
+                WSABUF b{0, reinterpret_cast<char*>(op.buf + op.done)};
                 DWORD n = 0, flags = 0;
-                if (EVIO_WINCALL(recv, SOCKET_ERROR,
-                                 ::WSARecv(sock, &b, 1, &n, &flags, ov, nullptr)) == 0) {
+                if (EVIO_WINCALL_IO(recv, SOCKET_ERROR, &want,
+                                    (b.len = clamp_len(want),
+                                     ::WSARecv(sock, &b, 1, &n, &flags, ov, nullptr))) == 0) {
                     if (!skip) return hand_to_kernel(op, s);
                     if (account(op, n)) return false;
                     continue;
@@ -413,11 +415,12 @@ private:
                 // write_all goes out in chunks (as Asio's transfer_all does), so a cancelled or
                 // failed write_all knows how much left: a cancelled WSASend may report 0 bytes.
                 const std::size_t left = op.len - op.done;
-                WSABUF b{clamp_len(op.all && left > all_chunk ? all_chunk : left),
-                         reinterpret_cast<char*>(op.buf + op.done)};
+                std::size_t want = op.all && left > all_chunk ? all_chunk : left;
+                WSABUF b{0, reinterpret_cast<char*>(op.buf + op.done)};
                 DWORD n = 0;
-                const int rc =
-                    EVIO_WINCALL(send, SOCKET_ERROR, ::WSASend(sock, &b, 1, &n, 0, ov, nullptr));
+                const int rc = EVIO_WINCALL_IO(send, SOCKET_ERROR, &want,
+                                               (b.len = clamp_len(want),
+                                                ::WSASend(sock, &b, 1, &n, 0, ov, nullptr)));
                 if (rc == 0) {
                     if (!skip) return hand_to_kernel(op, s);
                     if (account(op, n)) return false;

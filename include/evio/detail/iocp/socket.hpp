@@ -81,7 +81,13 @@ inline result<native_handle> open_tcp_socket(const endpoint& ep) noexcept {
 /// Closes a socket (the name every platform's socket helpers share). Closing cancels what the
 /// kernel still holds for it; those packets still arrive (ERROR_OPERATION_ABORTED).
 inline void close_native(native_handle h) noexcept {
-    if (h != invalid_handle) (void)EVIO_WINCALL(close, SOCKET_ERROR, ::closesocket(to_socket(h)));
+    if (h == invalid_handle) return;
+    // evio never sets a linger timeout, the one case where closesocket leaves the socket open
+    // (WSAEWOULDBLOCK): an injected close fault is seen by the seam, the socket still closes
+    // (otherwise the peer would wait forever for an end of stream that never comes).
+    int err = 0;
+    (void)fault_injected(sys::close, &err);
+    (void)::closesocket(to_socket(h));
 }
 
 /// A bound, listening socket. SO_EXCLUSIVEADDRUSE instead of SO_REUSEADDR: on Windows
