@@ -94,6 +94,24 @@ run_ctest() {
     [ "$rc" -eq 0 ]
 }
 
+# backend_counts <stage> <dir> <backend...>: appends "(<backend>: N tests, conformance P/C
+# passed; ...)" to the stage's summary: N tests labelled <backend> in that build, C conformance
+# tests among them, P of those passed in the last run (from its log).
+backend_counts() {
+    local stage="$1" dir="$2" log="$2/ctest-output.log" b all conf passed counts=""
+    shift 2
+    for b in "$@"; do
+        # -FA: without the fixtures (wine.start/wine.stop) ctest would add to the selection
+        all="$(ctest --test-dir "$dir" -N -FA '.*' -L "^$b\$" 2>/dev/null |
+               sed -n 's/^Total Tests: //p')"
+        conf="$(ctest --test-dir "$dir" -N -FA '.*' -L "^$b\$" -R '^conformance\.' 2>/dev/null |
+                sed -n 's/^Total Tests: //p')"
+        passed="$(grep -cE "Test +#[0-9]+: conformance\.[A-Za-z0-9_]+\.$b \.+ +Passed" "$log" || true)"
+        counts="${counts:+$counts; }$b: ${all:-0} tests, conformance $passed/${conf:-0} passed"
+    done
+    summary[$stage]="${summary[$stage]} ($counts)"
+}
+
 # True when this machine's kernel lets us set up an io_uring (checked without evio, by a tiny C
 # program calling io_uring_setup(2) directly).
 uring_works() {
@@ -149,10 +167,14 @@ run_stage() {
         else
             prepare_wine
             run_ctest "$stage" "$dir" "$@" || rc=1
+            backend_counts "$stage" "$dir" iocp
         fi
     else
         run_ctest "$stage" "$dir" "$@" || rc=1
         check_uring_not_skipped "$stage" "$dir/ctest-output.log" || rc=1
+        if [ "$stage" = dev ]; then
+            backend_counts "$stage" "$dir" epoll io_uring
+        fi
     fi
     if [ "$stage" = dev ] || [ "$stage" = mingw ]; then
         if ! verify_headers "$dir"; then
