@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
                 } else {
                     start_closing(fd); // end of stream or error
                 }
-                maybe_close(fd);
+                if (conns[fd] && conns[fd]->closing) maybe_close(fd);
                 break;
             }
             case op_send: {
@@ -247,7 +247,7 @@ int main(int argc, char** argv) {
                     }
                 }
                 if (c->head < c->queue.size() && !c->closing) send_head(fd);
-                maybe_close(fd);
+                if (conns[fd] && conns[fd]->closing) maybe_close(fd);
                 break;
             }
             }
