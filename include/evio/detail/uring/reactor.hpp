@@ -110,7 +110,12 @@ public:
     /// Deregistration steps 2-3 for this token only: cancel what the kernel holds by user_data,
     /// resume the never-submitted ops with ECANCELED now.
     void cancel_all(slot& s) {
-        if (s.multishot) push_cancel(encode_ms(s.generation, index_of(s)));
+        if (s.multishot) {
+            push_cancel(encode_ms(s.generation, index_of(s)));
+            // The armed multishot accept holds the listening socket until its final CQE: count
+            // it as pending so run() does not return while the port still accepts connections.
+            ++core_.pending_ops;
+        }
         close_stash(index_of(s));
         for (int di = 0; di < 2; ++di) {
             op_queue& q = s.queue[di];
@@ -401,6 +406,7 @@ private:
         }
         if (core_.destroying || s.state == slot_state::deregistering) {
             if (res >= 0) ::close(res);
+            if (!more && !core_.destroying) --core_.pending_ops; // counted by cancel_all
             if (!core_.destroying && s.in_flight == 0) core_.table.finish_deregister(index);
             return;
         }
