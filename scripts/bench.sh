@@ -11,6 +11,8 @@
 #   ./scripts/bench.sh --only echo        only these sections (repeatable): echo callgrind http
 #                                         micro idle memory; the report is written from what ran
 #   ./scripts/bench.sh --no-report        leave docs/ alone (results stay in build/bench/results)
+#   ./scripts/bench.sh --report-only      rewrite docs/ from the results of the last run (e.g. after
+#                                         editing benchmarks/echo/findings.md); nothing runs
 #
 # Layout: every server is pinned to CPU 0 (taskset -c 0), the clients to CPU 1.
 # Environment: EVIO_BENCH_DIR (default build/bench), EVIO_JOBS (default 2), EVIO_BENCH_CONNS and
@@ -24,18 +26,20 @@ source scripts/lib/deps.sh
 
 quick=0
 report=1
+report_only=0
 only=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --no-report) report=0 ;;
+        --report-only) report_only=1 ;;
         --only)
             [ $# -ge 2 ] || { echo "bench.sh: --only needs a section" >&2; exit 2; }
             only+=("$2")
             shift
             ;;
         -h | --help)
-            sed -n '3,15p' "$0"
+            sed -n '3,19p' "$0"
             exit 0
             ;;
         *)
@@ -57,6 +61,18 @@ jobs="${EVIO_JOBS:-2}"
 results="$build/results"
 started=$(date +%s)
 
+# write_report DIR: docs/benchmarks.md and .png (or, after --quick, into the results) from $results.
+write_report() {
+    echo "== bench: report ($1/benchmarks.md, $1/benchmarks.png)"
+    python3 "$root/benchmarks/echo/report.py" --results "$results" --root "$root" \
+        --quick "$quick" --out "$1/benchmarks.md" --chart "$1/benchmarks.png"
+}
+if [ "$report_only" -eq 1 ]; then # e.g. after editing benchmarks/echo/findings.md
+    [ -d "$results" ] || { echo "bench.sh: no results in $results" >&2; exit 1; }
+    write_report "$root/docs"
+    exit 0
+fi
+
 evio_ensure_packages build-essential cmake pkg-config liburing-dev libasio-dev wrk gnuplot valgrind \
     libbenchmark-dev python3
 
@@ -75,6 +91,10 @@ rm -rf "$results"
 mkdir -p "$results/sections"
 echo $(( $(date +%s) - started )) > "$results/build_seconds"
 uptime | sed 's/.*load average: //' > "$results/load_before"
+# The evio that was measured (the report may be rewritten later with --report-only).
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if ! git -C "$root" diff --quiet HEAD -- include 2>/dev/null; then rev="$rev + local changes in include/"; fi
+echo "$rev" > "$results/git_rev"
 
 bin="$build/benchmarks"
 declare -A server_cmd=(
@@ -233,9 +253,7 @@ echo $(( $(date +%s) - started )) > "$results/seconds"
 if [ "$report" -eq 1 ]; then
     docs="$root/docs"
     if [ "$quick" -eq 1 ]; then docs="$results"; fi # a smoke run never replaces the published figures
-    echo "== bench: report ($docs/benchmarks.md, $docs/benchmarks.png)"
-    python3 "$root/benchmarks/echo/report.py" --results "$results" --root "$root" \
-        --quick "$quick" --out "$docs/benchmarks.md" --chart "$docs/benchmarks.png"
+    write_report "$docs"
 fi
 echo "== bench: done in $(( $(date +%s) - started )) s"
 if [ "$echo_failed" -eq 1 ]; then

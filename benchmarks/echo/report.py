@@ -40,7 +40,7 @@ def header_define(path, name):
     return m.group(1) if m else "?"
 
 
-def machine(root):
+def machine(root, results):
     cpu = sh("lscpu | sed -n 's/^Model name: *//p'") or platform.processor()
     asio = header_define("/usr/include/asio/version.hpp", "ASIO_VERSION")
     if asio.isdigit():
@@ -53,7 +53,8 @@ def machine(root):
         ("Compilers", f"{sh('g++ --version | head -1')} (the build); {sh('clang++ --version | head -1')}"),
         ("Build", "CMake Release, -O2 -DNDEBUG"),
         ("evio", f"{header_define(os.path.join(root, 'include/evio/version.hpp'), 'EVIO_VERSION_STRING').strip(chr(34))}"
-                 f" (git {sh('git -C ' + root + ' rev-parse --short HEAD')}), EVIO_CONTRACTS="
+                 f" (git {read(os.path.join(results, 'git_rev')) or sh('git -C ' + root + ' rev-parse --short HEAD')}),"
+                 " EVIO_CONTRACTS="
                  f"{header_define(os.path.join(root, 'include/evio/config.hpp'), 'EVIO_CONTRACTS')}"
                  " (the default users get)"),
         ("liburing", sh("pkg-config --modversion liburing")),
@@ -307,7 +308,7 @@ def main():
         out += ["> **Smoke run (`--quick`)**: one cell, short rounds; the figures are not "
                 "meaningful.", ""]
     out += ["## Machine", "", "| | |", "|---|---|"]
-    out += [f"| {k} | {v} |" for k, v in machine(a.root)]
+    out += [f"| {k} | {v} |" for k, v in machine(a.root, a.results)]
     out += [f"| Load average | before {read(os.path.join(a.results, 'load_before'))}; after "
             f"{read(os.path.join(a.results, 'load_after'))} |",
             f"| Run time | {read(os.path.join(a.results, 'seconds'), '?')} s for scripts/bench.sh, of "
