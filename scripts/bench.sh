@@ -95,6 +95,7 @@ uptime | sed 's/.*load average: //' > "$results/load_before"
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if ! git -C "$root" diff --quiet HEAD -- include 2>/dev/null; then rev="$rev + local changes in include/"; fi
 echo "$rev" > "$results/git_rev"
+date -u '+%Y-%m-%d %H:%M UTC' > "$results/date"
 
 bin="$build/benchmarks"
 declare -A server_cmd=(

@@ -60,7 +60,8 @@ def machine(root, results):
         ("liburing", sh("pkg-config --modversion liburing")),
         ("Asio", f"{asio} (Debian libasio-dev, standalone)"),
         ("valgrind", sh("valgrind --version")),
-        ("Date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+        ("Date", read(os.path.join(results, "date")) or
+         datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
     ]
 
 
