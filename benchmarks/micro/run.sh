@@ -5,7 +5,7 @@
 # start+cancel, heap allocations per operation; prints a Markdown fragment with the targets.
 #
 #   benchmarks/micro/run.sh BUILD_DIR      (binary in BUILD_DIR/benchmarks/micro/)
-#   MICRO_MIN_TIME (seconds per repetition, default 0.3), MICRO_REPETITIONS (default 3).
+#   MICRO_MIN_TIME (CPU seconds per repetition, default 0.2), MICRO_REPETITIONS (default 3).
 set -euo pipefail
 
 build=${1:?usage: run.sh BUILD_DIR}
@@ -15,7 +15,7 @@ load=$(uptime | sed 's/.*load average: //')
 json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 taskset -c 0 "$exe" --benchmark_format=json --benchmark_out_format=json --benchmark_out="$json" \
-    --benchmark_min_time="${MICRO_MIN_TIME:-0.3}" --benchmark_repetitions="${MICRO_REPETITIONS:-3}" \
+    --benchmark_min_time="${MICRO_MIN_TIME:-0.2}" --benchmark_repetitions="${MICRO_REPETITIONS:-3}" \
     --benchmark_enable_random_interleaving=true > /dev/null
 
 echo "## Micro-benchmarks"
