@@ -263,7 +263,6 @@ def chart(cells, results, path):
         return False
     data = os.path.join(results, "chart.dat")
     with open(data, "w", encoding="utf-8") as f:
-        f.write("cell " + " ".join(SERVERS) + "\n")
         for (conns, size) in sorted(cells):
             per = cells[(conns, size)]
             vals = [med(per[s], "rate") if s in per else float("nan") for s in SERVERS]
