@@ -8,8 +8,8 @@
 #   ./scripts/bench.sh                    everything
 #   ./scripts/bench.sh --quick            smoke run: one echo cell, short rounds, small counts; the
 #                                         report goes to build/bench/results/, not docs/
-#   ./scripts/bench.sh --only echo        only these sections (repeatable): echo callgrind http
-#                                         micro idle memory; the report is written from what ran
+#   ./scripts/bench.sh --only echo        only these sections (repeatable): echo callgrind syscalls
+#                                         http micro idle memory; the report is written from what ran
 #   ./scripts/bench.sh --no-report        leave docs/ alone (results stay in build/bench/results)
 #   ./scripts/bench.sh --report-only      rewrite docs/ from the results of the last run (e.g. after
 #                                         editing benchmarks/echo/findings.md); nothing runs
@@ -198,7 +198,7 @@ fi
 # start-up and shut-down cost.
 # ---------------------------------------------------------------------------------------------
 if wanted callgrind; then
-    if [ "$quick" -eq 1 ]; then n1=500 n2=2500; else n1=2000 n2=22000; fi
+    if [ "$quick" -eq 1 ]; then n1=500 n2=2500; else n1=2000 n2=12000; fi
     echo "== bench: callgrind ($n1 and $n2 reads, 16 connections x 64 B)"
     echo "# server reads1 instr1 reads2 instr2 instr_per_msg" > "$results/callgrind.tsv"
     for s in "${servers[@]}"; do
@@ -221,6 +221,36 @@ if wanted callgrind; then
             'BEGIN{printf "%s\t%d\t%s\t%d\t%s\t%.0f\n", s, n1, i1, n2, i2, (i2-i1)/(n2-n1)}' \
             | tee -a "$results/callgrind.tsv"
     done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# System calls per echoed message (16 connections x 64 B): `perf stat -e raw_syscalls:sys_enter`
+# on the server while it echoes N messages (--max-reads N). Skipped without perf.
+# ---------------------------------------------------------------------------------------------
+if wanted syscalls; then
+    if [ "$quick" -eq 1 ]; then nmsg=5000; else nmsg=30000; fi
+    if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
+        echo "== bench: system calls per message ($nmsg messages, 16 connections x 64 B)"
+        echo "# server messages syscalls per_msg" > "$results/syscalls.tsv"
+        for s in "${servers[@]}"; do
+            server_args="--max-reads $nmsg" start_server "$s" "$results/sc-server-$s.out" || continue
+            perf stat -x, -e raw_syscalls:sys_enter -p "$spid" -o "$results/sc-perf-$s.txt" &
+            perf_pid=$!
+            sleep 0.3 # perf attached before the first message
+            taskset -c 1 "$bin/echo/echo_loadgen" --target "$s=127.0.0.1:$port:0" --conns 16 --size 64 \
+                --until-closed --max-secs 60 > /dev/null 2>&1 || true
+            wait "${server_pids[-1]}" || true
+            unset 'server_pids[-1]'
+            wait "$perf_pid" || true
+            calls=$(awk -F, '/sys_enter/{print $1; exit}' "$results/sc-perf-$s.txt")
+            if [ -n "$calls" ]; then
+                awk -v s="$s" -v n="$nmsg" -v c="$calls" 'BEGIN{printf "%s\t%d\t%d\t%.2f\n", s, n, c, c/n}' \
+                    | tee -a "$results/syscalls.tsv"
+            fi
+        done
+    else
+        echo "== bench: system calls per message: skipped (perf or its raw_syscalls tracepoint missing)"
+    fi
 fi
 
 # ---------------------------------------------------------------------------------------------

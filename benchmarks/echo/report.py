@@ -217,6 +217,26 @@ def profile_section(results, rows, n1, n2, out):
         out.append("")
 
 
+def syscalls_section(path, out):
+    rows = [l.split("\t") for l in read(path).splitlines() if l and not l.startswith("#")]
+    rows = [r for r in rows if len(r) == 4]
+    if not rows:
+        return
+    out.append("## System calls per echoed message\n")
+    out.append(f"16 connections x 64 B; `perf stat -e raw_syscalls:sys_enter` counts every system call "
+               f"of the server while it echoes {int(rows[0][1]):,} messages (`--max-reads`), start-up "
+               f"included (a few dozen calls). Every call pays the kernel entry and exit whatever it "
+               f"does, so this column explains wall-clock gaps that the user-space instruction "
+               f"counts do not. For the io_uring servers it depends on how many completions arrive "
+               f"per wait, so it moves with timing more than the instruction counts do.\n")
+    out.append("| server | system calls | per message |")
+    out.append("|---|---:|---:|")
+    order = {s: i for i, s in enumerate(SERVERS)}
+    for r in sorted(rows, key=lambda r: order.get(r[0], 99)):
+        out.append(f"| {r[0]} | {int(r[2]):,} | {float(r[3]):.2f} |")
+    out.append("")
+
+
 def targets_section(summary, cg, out):
     out.append("## Targets (issue 7)\n")
     lines = []
@@ -334,6 +354,7 @@ def main():
         out += ["## Echo", "", "Not run in this invocation (`scripts/bench.sh --only echo`, about 8 "
                 "minutes; run it on a quiet machine).", ""]
     cg = callgrind_section(os.path.join(a.results, "callgrind.tsv"), out)
+    syscalls_section(os.path.join(a.results, "syscalls.tsv"), out)
     targets_section(summary, cg, out)
     if cells and chart(cells, a.results, a.chart):
         out += ["![echo msgs/s per server and cell](benchmarks.png)", ""]
