@@ -343,6 +343,9 @@ void configure(evio::fault_injector& f) {
     fault_rates other;
     other.fail = 0.03;
     f.set(fault_site::poll_ctl, other).set(fault_site::close, other);
+    fault_rates cancel; // CancelIoEx (iocp): a cancel that fails leaves the op to finish
+    cancel.fail = 0.1;
+    f.set(fault_site::cancel, cancel);
     fault_rates turn;
     turn.fail = 0.05;
     f.set(fault_site::submit, turn).set(fault_site::wait, turn);

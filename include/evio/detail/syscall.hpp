@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 
 namespace evio::detail {
@@ -60,6 +61,37 @@ inline bool fault_injected(sys call, int* err, std::size_t* len = nullptr) noexc
     return h != nullptr && h(call, err, len);
 }
 
+/// The seam for a room's I/O call: 0 to run the call, or the error the installed hook wants it
+/// to fail with. `len` is the request length the call reads (0 when it moves no bytes); the hook
+/// may lower it. With no hook installed the cost is one relaxed load and a branch.
+struct io_fault {
+    int error;       ///< 0: run the call
+    std::size_t len; ///< the request length to run it with
+};
+
+/// The out-of-line half of fault_error_io (a hook is installed). Out of line and returning by
+/// value, so the caller keeps no value alive across a call on its hot path.
+#if defined(_MSC_VER) && !defined(__clang__)
+__declspec(noinline)
+#else
+__attribute__((noinline, cold))
+#endif
+inline io_fault call_io_fault_hook(io_fault_hook h, sys call, std::size_t len) noexcept {
+    int err = 0;
+    std::size_t shorter = len;
+    if (h(call, &err, len != 0 ? &shorter : nullptr)) return {err != 0 ? err : EIO, len};
+    return {0, shorter > 0 && shorter < len ? shorter : len};
+}
+
+inline int fault_error_io(sys call, std::size_t& len) noexcept {
+    const io_fault_hook h = fault_hook_slot().load(std::memory_order_relaxed);
+    if (h == nullptr) [[likely]]
+        return 0;
+    const io_fault f = call_io_fault_hook(h, call, len);
+    len = f.len;
+    return f.error;
+}
+
 } // namespace evio::detail
 
 /// Runs `expr` (a POSIX call returning -1 and setting errno on failure) unless the fault hook
@@ -75,14 +107,14 @@ inline bool fault_injected(sys call, int* err, std::size_t* len = nullptr) noexc
         return (expr);                                                                             \
     }())
 
-/// EVIO_SYSCALL for a room's I/O call: `len_ptr` points at the request length `expr` reads (a
-/// std::size_t the hook may lower before `expr` runs), or is null when the call moves no bytes;
+/// EVIO_SYSCALL for a room's I/O call: `len` (a std::size_t lvalue) is the request length
+/// `expr` reads, which the hook may lower before `expr` runs (0 when the call moves no bytes);
 /// `injected` (a bool lvalue) is set when the hook made the call fail, so a room can tell an
 /// injected EAGAIN from the kernel's.
-#define EVIO_SYSCALL_IO(name, failed, len_ptr, injected, expr)                                     \
+#define EVIO_SYSCALL_IO(name, failed, len, injected, expr)                                         \
     ([&]() {                                                                                       \
-        int evio_injected_err_ = 0;                                                                \
-        if (::evio::detail::fault_injected(::evio::detail::sys::name, &evio_injected_err_, (len_ptr))) \
+        if (const int evio_injected_err_ =                                                         \
+                ::evio::detail::fault_error_io(::evio::detail::sys::name, (len)))                  \
             [[unlikely]] {                                                                         \
             (injected) = true;                                                                     \
             errno = evio_injected_err_;                                                            \

@@ -84,10 +84,12 @@ public:
                 // Over this turn's budget: yield before the syscall. The op waits in its FIFO
                 // (so a close or a cancel still finds it) and is retried at the end of the turn.
                 core_.retry_later(op.tok, d);
-            } else if (attempt(op, s)) {
+            } else if (const step st = attempt(op, s); st == step::done) {
                 if (op.kind == op_kind::accept && op.error != 0 && is_fd_exhaustion(op.error))
                     core_.note_accept_exhausted(s, op.tok);
                 return false;
+            } else if (st == step::retry) [[unlikely]] {
+                core_.retry_later(op.tok, d);
             }
         }
         q.push(&op);
@@ -138,7 +140,10 @@ public:
                 core_.retry_later(t, d);
                 return;
             }
-            if (!attempt(*op, *s)) return;
+            if (const step st = attempt(*op, *s); st != step::done) {
+                if (st == step::retry) [[unlikely]] core_.retry_later(t, d);
+                return;
+            }
             q.pop();
             if (q.empty()) s->interest &= static_cast<std::uint8_t>(~interest_of(d));
             --core_.pending_ops;
@@ -204,43 +209,48 @@ private:
     static bool is_fd_exhaustion(int e) noexcept { return e == EMFILE || e == ENFILE; }
 
     /// Runs the op's syscall. True when it finished (result or error stored), false on EAGAIN.
-    bool attempt(operation& op, slot& s) noexcept {
+    /// What attempt() did: finished the op, or must wait for readiness (an edge), or must retry
+    /// at the end of the turn (an injected EAGAIN: no edge follows it, the socket may be ready).
+    enum class step : std::uint8_t { done, wait, retry };
+
+    step attempt(operation& op, slot& s) noexcept {
         const int fd = s.handle;
         for (;;) {
-            bool injected = false; // the fault seam made this call fail (not the kernel)
+            bool injected = false;  // the fault seam made this call fail (not the kernel)
+            std::size_t none = 0;   // accept moves no bytes
             switch (op.kind) {
             case op_kind::recv: {
                 std::size_t want = op.len - op.done;
-                const ssize_t n = EVIO_SYSCALL_IO(recv, -1, &want, injected,
+                const ssize_t n = EVIO_SYSCALL_IO(recv, -1, want, injected,
                                                   ::recv(fd, op.buf + op.done, want, 0));
                 if (n > 0) {
                     op.done += static_cast<std::size_t>(n);
                     if (op.all && op.done < op.len) continue;
-                    return true;
+                    return step::done;
                 }
                 if (n == 0) {
                     if (op.all && op.done < op.len) op.error = error_eof; // the peer closed first
-                    return true;
+                    return step::done;
                 }
                 break;
             }
             case op_kind::send: {
                 std::size_t want = op.len - op.done;
-                const ssize_t n = EVIO_SYSCALL_IO(send, -1, &want, injected,
+                const ssize_t n = EVIO_SYSCALL_IO(send, -1, want, injected,
                                                   ::send(fd, op.buf + op.done, want, MSG_NOSIGNAL));
                 if (n >= 0) {
                     op.done += static_cast<std::size_t>(n);
                     if (op.all && op.done < op.len) continue;
-                    return true;
+                    return step::done;
                 }
                 break;
             }
             case op_kind::accept: {
-                const int c = EVIO_SYSCALL_IO(accept, -1, nullptr, injected,
+                const int c = EVIO_SYSCALL_IO(accept, -1, none, injected,
                                               ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
                 if (c >= 0) {
                     op.accepted = c;
-                    return true;
+                    return step::done;
                 }
                 if (errno == ECONNABORTED) continue; // the peer gave up before accept: next one
                 break;
@@ -251,18 +261,18 @@ private:
                     const int r = EVIO_SYSCALL(
                         connect, -1,
                         ::connect(fd, reinterpret_cast<const sockaddr*>(op.addr), op.addr_len));
-                    if (r == 0) return true;
-                    if (errno == EINPROGRESS) return false;
+                    if (r == 0) return step::done;
+                    if (errno == EINPROGRESS) return step::wait;
                     break;
                 }
                 if (const int err = socket_error(fd); err != 0) {
                     op.error = err;
-                    return true;
+                    return step::done;
                 }
                 sockaddr_storage ss{};
                 socklen_t len = sizeof ss;
-                if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) return true;
-                if (errno == ENOTCONN) return false; // an early EPOLLOUT|EPOLLHUP: still connecting
+                if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) return step::done;
+                if (errno == ENOTCONN) return step::wait; // an early EPOLLOUT|EPOLLHUP: still connecting
                 break;
             }
             }
@@ -270,11 +280,10 @@ private:
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 // The kernel's EAGAIN is followed by an edge when the socket becomes ready; an
                 // injected one is not (the socket may be ready already): retry at turn's end.
-                if (injected) core_.retry_later(op.tok, direction_of(op.kind));
-                return false;
+                return injected ? step::retry : step::wait;
             }
             op.error = errno;
-            return true;
+            return step::done;
         }
     }
 

@@ -209,7 +209,6 @@ public:
     /// Submits what is queued and waits up to `timeout_ms` (-1: forever) for completions, then
     /// dispatches the batch, resuming waiters inline.
     void wait(int timeout_ms) {
-        if (!injected_.empty()) timeout_ms = 0; // fault-seam completions are ready now
         enable();
         flush_backlog();
         arm_wake();
@@ -266,7 +265,10 @@ public:
         flush_backlog();
         while (in_kernel_ > 0 || wake_armed_) {
             io_uring_cqe* cqe = nullptr;
-            if (injected_.empty()) io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
+            if (injected_.empty())
+                io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
+            else
+                dispatch_injected();
             reap();
             flush_backlog();
         }
@@ -452,20 +454,9 @@ private:
     /// Hands the head op of its direction to the kernel (or to the backlog if the SQ is full).
     void submit(operation& op, slot& s) {
         std::size_t len = op.len - op.done;
-        if (op.kind != op_kind::accept) {
-            // Fault seam: an injected error completes the op through the completion path, as
-            // if the kernel had returned it (never submitted); a lowered length caps the SQE.
-            int err = 0;
-            if (fault_injected(op.kind == op_kind::recv   ? sys::ring_recv
-                               : op.kind == op_kind::send ? sys::ring_send
-                                                          : sys::ring_connect,
-                               &err, op.kind == op_kind::connect ? nullptr : &len)) [[unlikely]] {
-                injected_.push_back({encode(op.tok, direction_of(op.kind)), -err});
-                op.in_kernel = true;
-                ++s.in_flight;
-                ++in_kernel_;
-                return;
-            }
+        if (fault_hook_slot().load(std::memory_order_relaxed) != nullptr) [[unlikely]] {
+            len = fault_at_submit(op, s, len);
+            if (len == injected_len) return; // completes through the completion path
         }
         // Behind a backlog, wait in line: a queued cancel must reach the kernel before any op
         // prepared after it (cancel() relies on that order).
@@ -478,6 +469,31 @@ private:
         op.in_kernel = true;
         ++s.in_flight;
         ++in_kernel_;
+    }
+
+    static constexpr std::size_t injected_len = ~std::size_t{0};
+
+    /// The fault seam at submission (a hook is installed; out of line, off the hot path): an
+    /// injected error completes the op through the completion path, as if the kernel had
+    /// returned it (never submitted); a lowered length caps the SQE. Returns the length to
+    /// prepare, or injected_len when the op was completed by the seam.
+#if defined(__GNUC__)
+    __attribute__((noinline, cold))
+#endif
+    std::size_t fault_at_submit(operation& op, slot& s, std::size_t len) {
+        if (op.kind == op_kind::accept) return len;
+        std::size_t n = op.kind == op_kind::connect ? 0 : len;
+        const int err = fault_error_io(op.kind == op_kind::recv   ? sys::ring_recv
+                                       : op.kind == op_kind::send ? sys::ring_send
+                                                                  : sys::ring_connect,
+                                       n);
+        if (err == 0) return op.kind == op_kind::connect ? len : n;
+        injected_.push_back({encode(op.tok, direction_of(op.kind)), -err});
+        op.in_kernel = true;
+        ++s.in_flight;
+        ++in_kernel_;
+        wake(); // its CQE dispatches the injected completions: no per-turn check
+        return injected_len;
     }
 
     static void prep(io_uring_sqe* sqe, operation& op, int fd, std::size_t len) noexcept {
@@ -537,11 +553,6 @@ private:
     }
 
     void reap() {
-        if (!injected_.empty()) { // completions made by the fault seam, oldest first
-            injected_spare_.swap(injected_);
-            for (const auto& c : injected_spare_) dispatch(c.user_data, c.res, 0);
-            injected_spare_.clear();
-        }
         for (;;) {
             io_uring_cqe* cqes[64];
             const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, 64);
@@ -559,6 +570,14 @@ private:
         }
     }
 
+    /// Completions made by the fault seam (fault_at_submit), oldest first; ones injected while
+    /// these run wait for the next wake-up.
+    void dispatch_injected() {
+        injected_spare_.swap(injected_);
+        for (const auto& c : injected_spare_) dispatch(c.user_data, c.res, 0);
+        injected_spare_.clear();
+    }
+
     void dispatch(std::uint64_t ud, int res, unsigned flags) {
         const auto tag = ud >> tag_shift;
         if (tag == tag_cancel || tag == tag_close) return;
@@ -570,6 +589,7 @@ private:
         if (tag == tag_wake) {
             wake_armed_ = false;
             woken_.store(false, std::memory_order_release);
+            if (!injected_.empty()) dispatch_injected();
             return;
         }
         const auto index = static_cast<std::uint32_t>(ud);
@@ -667,7 +687,7 @@ private:
     std::atomic<bool> woken_{false};
     std::size_t in_kernel_ = 0;
     std::vector<backlog_entry> backlog_;
-    std::vector<injected_cqe> injected_;       ///< fault seam only: dispatched by the next reap
+    std::vector<injected_cqe> injected_;       ///< fault seam only: dispatched on the wake CQE
     std::vector<injected_cqe> injected_spare_; ///< swapped with injected_ (keeps the capacity)
     bool multishot_ok_ = true;
     std::vector<std::vector<int>> stash_; ///< per listener slot: accepted, not yet handed out
