@@ -351,9 +351,12 @@ private:
 
     void release_backoff() {
         if (!core_.retries.empty()) {
-            auto retries = std::move(core_.retries);
-            core_.retries.clear();
-            for (const auto& td : retries) with_room([&](auto& r) { r.retry(td.first, td.second); });
+            core_.retries_running.swap(core_.retries); // both keep their capacity
+            for (const auto& [t, d] : core_.retries_running) {
+                core_.retry_taken(t, d);
+                with_room([&](auto& r) { r.retry(t, d); });
+            }
+            core_.retries_running.clear();
         }
         if (core_.backoff_listeners.empty()) return;
         if (!core_.backoff_release && detail::clock::now() < core_.backoff_deadline) return;

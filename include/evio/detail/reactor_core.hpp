@@ -173,9 +173,24 @@ struct reactor_core {
     /// An op finished outside its waiter's await_suspend: resume it later in this turn.
     void complete_later(operation& op) { ready.push_back(op.waiter); }
 
-    /// Parked head ops of `t` in direction `d` to retry at the end of this turn.
+    /// Parked head ops of `t` in direction `d` to retry at the end of this turn; at most one
+    /// entry per token and direction (slot::retry_queued), so a token that stays busy does not
+    /// pile up entries turn after turn. `retries_running` is the batch being retried: the two
+    /// vectors swap, so neither reallocates in steady state.
     std::vector<std::pair<token, direction>> retries;
-    void retry_later(token t, direction d) { retries.emplace_back(t, d); }
+    std::vector<std::pair<token, direction>> retries_running;
+    void retry_later(token t, direction d) {
+        slot* s = table.find(t);
+        if (s == nullptr) return; // closing or gone: its teardown resumes the ops
+        const std::uint8_t bit = interest_of(d);
+        if (s->retry_queued & bit) return;
+        s->retry_queued |= bit;
+        retries.emplace_back(t, d);
+    }
+    /// Takes the entry of (t, d) off the books just before it is retried.
+    void retry_taken(token t, direction d) noexcept {
+        if (slot* s = table.find(t)) s->retry_queued &= static_cast<std::uint8_t>(~interest_of(d));
+    }
 
     /// accept failed for lack of descriptors: park the listener's next accept instead of
     /// letting a naive accept loop spin on EMFILE.

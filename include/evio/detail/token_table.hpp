@@ -24,6 +24,7 @@ struct slot {
     bool accept_backoff = false;           ///< accept hit EMFILE: wait before trying again
     bool listener = false;
     bool multishot = false;                ///< io_uring: a multishot accept is armed
+    std::uint8_t retry_queued = interest_none; ///< directions with an entry in core.retries
     std::uint32_t in_flight = 0;           ///< ops the kernel still holds (uring/iocp)
     std::uint32_t next_free = ~std::uint32_t{0};
     std::uint32_t budget_used = 0;         ///< inline completions in turn `budget_turn`
@@ -74,6 +75,7 @@ public:
         s.accept_backoff = false;
         s.listener = false;
         s.multishot = false;
+        s.retry_queued = interest_none;
         s.budget_used = 0;
         s.next_free = npos;
         ++live_;
