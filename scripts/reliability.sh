@@ -8,14 +8,21 @@
 #   4. valgrind memcheck (--leak-check=full --error-exitcode=1) on the corpus replay (both
 #      backends, half of it ending with the reactor destroyed while operations are pending) and
 #      on conformance case readiness, epoll and io_uring
-# Build dirs: build/reliability (g++) and build/reliability-fuzz (clang). Ends with
+# Build dirs: build/dev when it exists (else build/reliability; EVIO_RELIABILITY_BUILD overrides)
+# and build/reliability-fuzz (clang). Ends with
 # "reliability: N passed, N failed, N skipped".
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 1
 jobs="${EVIO_JOBS:-2}"
 seconds="${EVIO_FUZZ_SECONDS:-30}"
-gxx=build/reliability
+# The g++ programs come from the dev stage's build when there is one (scripts/test.sh runs dev
+# first; the targets are brought up to date incrementally), else from a build of their own.
+gxx="${EVIO_RELIABILITY_BUILD:-}"
+if [ -z "$gxx" ]; then
+    gxx=build/reliability
+    [ -f build/dev/CMakeCache.txt ] && gxx=build/dev
+fi
 fz=build/reliability-fuzz
 passed=0 failed=0 skipped=0
 t0=$SECONDS
@@ -34,8 +41,10 @@ step() { # step <name> <command...>
 }
 
 build_gxx() {
-    cmake --preset dev -B "$gxx" -DEVIO_BUILD_EXAMPLES=OFF >/dev/null &&
-        cmake --build "$gxx" -j "$jobs" --target fuzz_replay soak conformance_readiness
+    if [ ! -f "$gxx/CMakeCache.txt" ]; then
+        cmake --preset dev -B "$gxx" -DEVIO_BUILD_EXAMPLES=OFF >/dev/null || return 1
+    fi
+    cmake --build "$gxx" -j "$jobs" --target fuzz_replay soak conformance_readiness
 }
 build_fuzz() {
     cmake -S . -B "$fz" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \

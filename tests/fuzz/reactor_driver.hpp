@@ -81,7 +81,8 @@ struct pair_state {
     int peer = -1;
     bool peer_shut = false;   ///< peer sent FIN (shutdown or close)
     bool peer_closed = false; ///< peer fd closed: bytes we wrote may be dropped
-    bool reset = false;       ///< the peer saw a reset: bytes we wrote may be dropped
+    bool reset = false;       ///< a reset (ours or seen by the peer): bytes we wrote may be dropped
+    bool ours_closed = false; ///< our end was closed
     std::uint64_t peer_sent = 0;
     std::uint64_t received = 0; ///< bytes our reads reported, in completion order
     std::array<std::uint64_t, 256> written{}; ///< bytes our writes reported, per tag
@@ -174,7 +175,7 @@ private:
         if (trace_) std::fprintf(stderr, "step %u\n", c);
         switch (c) {
         case 0: open(in.pick(handles)); break;
-        case 1: h_[in.pick(handles)].s.close(); break;
+        case 1: close_ours(h_[in.pick(handles)]); break;
         case 2: start(in, op_type::read_some); break;
         case 3: start(in, op_type::read_exact); break;
         case 4: start(in, op_type::write_some); break;
@@ -260,9 +261,21 @@ private:
         return true;
     }
 
+    /// Closes our end. TCP resets instead of closing gracefully when data we did not read is
+    /// pending (or arrives later): our unsent bytes are then dropped, which the final byte count
+    /// must allow.
+    static void close_ours(handle& h) {
+        if (h.s.is_open() && h.st) {
+            h.st->ours_closed = true;
+            if (h.st->peer_sent > h.st->received) h.st->reset = true;
+        }
+        h.s.close();
+    }
+
     void peer_write(unsigned k, std::size_t n) {
         pair_state* st = h_[k].st.get();
         if (!st || st->peer < 0 || st->peer_shut) return;
+        if (st->ours_closed) st->reset = true; // our closed end answers with a reset
         std::byte buf[4096];
         n = n > sizeof buf ? sizeof buf : n;
         for (std::size_t i = 0; i < n; ++i) buf[i] = pattern(st->peer_sent + i, st->salt);
@@ -273,11 +286,15 @@ private:
     /// The peer reads up to `n` bytes; `to_end`: until end of stream (our side is closed).
     static void drain_into(pair_state& st, std::size_t n, bool to_end = false) {
         std::uint8_t buf[4096];
+        int idle_polls = 0;
         while (n > 0 && st.peer >= 0) {
             const ssize_t got = ::recv(st.peer, buf, n > sizeof buf ? sizeof buf : n, 0);
-            if (got < 0 && errno == EAGAIN && to_end) {
+            // Up to 20 s for the rest: with 4 KiB windows the sender may be in TCP's persist
+            // state (zero-window probes back off from 200 ms), so data can pause for seconds.
+            if (got < 0 && errno == EAGAIN && to_end && idle_polls < 20) {
                 pollfd pfd{st.peer, POLLIN, 0};
-                if (::poll(&pfd, 1, 1000) == 1) continue;
+                if (::poll(&pfd, 1, 1000) != 1) ++idle_polls;
+                continue;
             }
             if (got < 0 && errno != EAGAIN) st.reset = true; // our close reset: data may be lost
             if (got <= 0) return;
@@ -539,7 +556,7 @@ private:
     void finish_draining() {
         for (auto& p : recs_) p->own.request_stop();
         for (auto& s : scope_) s.request_stop();
-        for (auto& h : h_) h.s.close();
+        for (auto& h : h_) close_ours(h);
         listener_.close();
         // Bounded: everything left is cancelled or expires within a few milliseconds.
         for (int i = 0; i < 5000 && has_work(); ++i) r_.run_once(10ms);
