@@ -118,13 +118,13 @@ inline std::error_code last_error() noexcept {
         return (expr);                                                                             \
     }())
 
-/// EVIO_WINCALL for a transfer: `len_ptr` points at the request length `expr` reads, which the
-/// hook may lower before `expr` runs (see EVIO_SYSCALL_IO).
-#define EVIO_WINCALL_IO(name, failed, len_ptr, expr)                                               \
+/// EVIO_WINCALL for a transfer: `len` (a std::size_t lvalue) is the request length `expr` reads,
+/// which the hook may lower before `expr` runs (see EVIO_SYSCALL_IO).
+#define EVIO_WINCALL_IO(name, failed, len, expr)                                                   \
     ([&]() {                                                                                       \
-        int evio_injected_err_ = 0;                                                                \
-        if (::evio::detail::fault_injected(::evio::detail::sys::name, &evio_injected_err_,         \
-                                           (len_ptr))) [[unlikely]] {                              \
+        if (const int evio_injected_err_ =                                                         \
+                ::evio::detail::fault_error_io(::evio::detail::sys::name, (len)))                  \
+            [[unlikely]] {                                                                         \
             ::SetLastError(static_cast<DWORD>(evio_injected_err_));                                \
             return static_cast<decltype(expr)>(failed);                                            \
         }                                                                                          \

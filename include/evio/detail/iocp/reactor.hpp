@@ -400,7 +400,7 @@ private:
                 std::size_t want = op.len - op.done; // the fault seam may lower it
                 WSABUF b{0, reinterpret_cast<char*>(op.buf + op.done)};
                 DWORD n = 0, flags = 0;
-                if (EVIO_WINCALL_IO(recv, SOCKET_ERROR, &want,
+                if (EVIO_WINCALL_IO(recv, SOCKET_ERROR, want,
                                     (b.len = clamp_len(want),
                                      ::WSARecv(sock, &b, 1, &n, &flags, ov, nullptr))) == 0) {
                     if (!skip) return hand_to_kernel(op, s);
@@ -418,7 +418,7 @@ private:
                 std::size_t want = op.all && left > all_chunk ? all_chunk : left;
                 WSABUF b{0, reinterpret_cast<char*>(op.buf + op.done)};
                 DWORD n = 0;
-                const int rc = EVIO_WINCALL_IO(send, SOCKET_ERROR, &want,
+                const int rc = EVIO_WINCALL_IO(send, SOCKET_ERROR, want,
                                                (b.len = clamp_len(want),
                                                 ::WSASend(sock, &b, 1, &n, 0, ov, nullptr)));
                 if (rc == 0) {
