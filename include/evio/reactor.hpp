@@ -352,7 +352,10 @@ private:
     void release_backoff() {
         if (!core_.retries.empty()) {
             core_.retries_running.swap(core_.retries); // both keep their capacity
-            for (const auto& [t, d] : core_.retries_running) {
+            for (const auto& td : core_.retries_running) {
+                // Not a structured binding: clang 14 cannot capture those in a lambda.
+                const token t = td.first;
+                const detail::direction d = td.second;
                 core_.retry_taken(t, d);
                 with_room([&](auto& r) { r.retry(t, d); });
             }
