@@ -642,8 +642,7 @@ TEST_CASE("21: deregister inside a batch: an accept completion already queued fo
         if (conf::on_iocp())
             REQUIRE(test::run_until(
                 r, [&] { return rec.before_close > 0; }, 5s));
-        else
-            r.poll();
+        else r.poll();
         REQUIRE(rec.before_close > 0);
         REQUIRE_FALSE(rec.finished);
         conf::raw_send(a.client.native_handle(), "a");

@@ -83,8 +83,7 @@ TEST_CASE("fairness: a flooding peer does not starve a ping-pong peer") {
     std::thread flooder([&] {
         std::vector<char> data(1 << 16, 'F');
         while (!stop.load())
-            if (conf::sock_send(fc, data.data(), data.size()) < 0)
-                std::this_thread::sleep_for(1ms);
+            if (conf::sock_send(fc, data.data(), data.size()) < 0) std::this_thread::sleep_for(1ms);
         ::shutdown(static_cast<SOCKET>(fc), SD_SEND);
     });
 #else

@@ -478,8 +478,8 @@ conf::sock_t duplicate(conf::sock_t s) {
     WSAPROTOCOL_INFOW info{};
     if (::WSADuplicateSocketW(static_cast<SOCKET>(s), ::GetCurrentProcessId(), &info) != 0)
         return conf::no_sock;
-    const SOCKET d = ::WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO,
-                                  &info, 0, WSA_FLAG_OVERLAPPED);
+    const SOCKET d = ::WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &info,
+                                  0, WSA_FLAG_OVERLAPPED);
     return d == INVALID_SOCKET ? conf::no_sock : static_cast<conf::sock_t>(d);
 #else
     return ::dup(s);
