@@ -118,3 +118,33 @@ TEST_CASE("a fault_injector is reproducible from its seed") {
     int err = 0;
     CHECK(!evio::detail::fault_injected(evio::detail::sys::recv, &err));
 }
+
+// epoll: an injected EAGAIN is not followed by an edge (the data is already there), so the op
+// must not wait for one; io_uring: the -EAGAIN completion is resubmitted; iocp: not injected.
+TEST_CASE("an injected EAGAIN on a socket that already has data does not park the read forever") {
+    using namespace std::chrono_literals;
+    evio::reactor r{options()};
+    auto p = evio::test::connected_pair(r);
+    const auto msg = evio::test::bytes("already there before the read starts");
+    std::vector<std::byte> in(msg.size());
+    evio::result<void> got = evio::errc::closed;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        const auto sent = co_await p.client.write_all(msg);
+        REQUIRE(sent);
+        co_await evio::sleep_for(r, 20ms); // the data arrives; its edge finds nothing parked
+    }());
+    evio::fault_injector f{1};
+    evio::fault_rates again;
+    again.again = 0.7; // most tries report EAGAIN, some get through
+    f.set(evio::fault_site::recv, again);
+    REQUIRE(f.install());
+    got = evio::sync_wait(r, [&]() -> evio::task<evio::result<void>> {
+        co_return co_await evio::with_timeout(r, 5s, p.server.read_exact(in));
+    }());
+    f.uninstall();
+    CHECK(got);
+    CHECK(in == msg);
+#if !EVIO_PLATFORM_WINDOWS
+    CHECK(f.injected(evio::fault_kind::again) > 0);
+#endif
+}
