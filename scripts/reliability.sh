@@ -70,7 +70,9 @@ fuzz_run() {
     local timeouts
     timeouts="$(find "$dir/artifacts" -name 'timeout-*' | wc -l)"
     echo "fuzz: exit $rc, $(find "$dir/artifacts" -name 'crash-*' | wc -l) crashes, $timeouts timeouts"
-    [ "$rc" -eq 0 ] && [ -z "$(find "$dir/artifacts" -name 'crash-*' -print -quit)" ]
+    # libFuzzer's fork mode exits 70 when a job timed out (ignored above), 77 on a crash.
+    { [ "$rc" -eq 0 ] || [ "$rc" -eq 70 ]; } &&
+        [ -z "$(find "$dir/artifacts" -name 'crash-*' -print -quit)" ]
 }
 
 memcheck() { # memcheck <backend> <program> [args...]
