@@ -89,7 +89,7 @@ public:
                     core_.note_accept_exhausted(s, op.tok);
                 return false;
             } else if (st == step::retry) [[unlikely]] {
-                core_.retry_later(op.tok, d);
+                retry_injected(op.tok, d);
             }
         }
         q.push(&op);
@@ -209,6 +209,9 @@ private:
     static bool is_fd_exhaustion(int e) noexcept { return e == EMFILE || e == ENFILE; }
 
     /// Runs the op's syscall. True when it finished (result or error stored), false on EAGAIN.
+    /// An injected EAGAIN: no edge follows it (the socket may be ready), retry at turn's end.
+    void retry_injected(token t, direction d) { core_.retry_later(t, d); }
+
     /// What attempt() did: finished the op, or must wait for readiness (an edge), or must retry
     /// at the end of the turn (an injected EAGAIN: no edge follows it, the socket may be ready).
     enum class step : std::uint8_t { done, wait, retry };
