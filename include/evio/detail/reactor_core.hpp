@@ -204,8 +204,8 @@ struct reactor_core {
 
     /// Fairness: may this token complete one more op inline in this turn?
     bool within_budget(slot& s) noexcept {
-        if (s.budget_turn != turn) {
-            s.budget_turn = turn;
+        if (s.budget_turn != static_cast<std::uint32_t>(turn)) {
+            s.budget_turn = static_cast<std::uint32_t>(turn);
             s.budget_used = 0;
         }
         return ++s.budget_used <= EVIO_TURN_BUDGET;

@@ -25,14 +25,23 @@ struct slot {
     bool listener = false;
     bool multishot = false;                ///< io_uring: a multishot accept is armed
     std::uint8_t retry_queued = interest_none; ///< directions with an entry in core.retries
+    /// epoll: directions known to have nothing to do (the last try met EAGAIN, or a read came
+    /// back short) and no readiness edge since: the next op waits for the edge instead of
+    /// making a system call that would fail.
+    std::uint8_t drained = interest_none;
+    bool read_final = false; ///< epoll: RDHUP/HUP/ERR seen: a short read may precede the EOF
     std::uint32_t in_flight = 0;           ///< ops the kernel still holds (uring/iocp)
     std::uint32_t next_free = ~std::uint32_t{0};
     std::uint32_t budget_used = 0;         ///< inline completions in turn `budget_turn`
-    std::uint64_t budget_turn = 0;
+    std::uint32_t budget_turn = 0;         ///< low 32 bits of the turn (keeps a slot at 64 bytes)
     op_queue queue[2];                     ///< per direction FIFO; head is the active op
 
     op_queue& q(direction d) noexcept { return queue[static_cast<int>(d)]; }
 };
+// The reactor's state per connection on Linux (docs/benchmarks.md): one cache line. (On Windows
+// a SOCKET is 8 bytes, so the slot is 72.)
+static_assert(sizeof(void*) != 8 || sizeof(native_handle) != 4 || sizeof(slot) <= 64,
+              "a slot is the reactor's state per connection: keep it within one cache line");
 
 /// What the audit level compares around a deregistration: everything observable of a slot.
 struct slot_snapshot {
@@ -76,6 +85,8 @@ public:
         s.listener = false;
         s.multishot = false;
         s.retry_queued = interest_none;
+        s.drained = interest_none;
+        s.read_final = false;
         s.budget_used = 0;
         s.next_free = npos;
         ++live_;

@@ -84,6 +84,9 @@ public:
                 // Over this turn's budget: yield before the syscall. The op waits in its FIFO
                 // (so a close or a cancel still finds it) and is retried at the end of the turn.
                 core_.retry_later(op.tok, d);
+            } else if (s.drained & interest_of(d)) {
+                // Nothing to read (or no room to write) since the last try: the next edge
+                // retries it; a speculative call would only fail with EAGAIN.
             } else if (const step st = attempt(op, s); st == step::done) {
                 if (op.kind == op_kind::accept && op.error != 0 && is_fd_exhaustion(op.error))
                     core_.note_accept_exhausted(s, op.tok);
@@ -136,6 +139,7 @@ public:
             operation* op = q.head;
             if (!op) return;
             if (op->kind == op_kind::accept && s->accept_backoff) return;
+            if (s->drained & interest_of(d)) return; // parked after a try found nothing: next edge
             if (!core_.within_budget(*s)) { // a resumed coroutine keeps queueing ops: yield
                 core_.retry_later(t, d);
                 return;
@@ -167,7 +171,8 @@ public:
                 continue;
             }
             const token t = unpack(data);
-            if (!core_.table.find(t)) {
+            slot* s = core_.table.find(t);
+            if (!s) {
                 // Dropped: the token was deregistered earlier in this batch (or before). Legal
                 // only for an older generation of a slot, never a newer one.
                 EVIO_CONTRACT(2, "completion.future_generation",
@@ -177,6 +182,9 @@ public:
                 continue;
             }
             const std::uint32_t e = events_[i].events;
+            if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->read_final = true;
+            if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->drained &= static_cast<std::uint8_t>(~interest_read);
+            if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s->drained &= static_cast<std::uint8_t>(~interest_write);
             if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) retry(t, direction::read);
             if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) retry(t, direction::write);
         }
@@ -229,6 +237,10 @@ private:
                 if (n > 0) {
                     op.done += static_cast<std::size_t>(n);
                     if (op.all && op.done < op.len) continue;
+                    // A short read emptied the receive queue: new data brings an edge (as tokio
+                    // assumes on Linux). Not once RDHUP/HUP/ERR was seen: that edge is spent and
+                    // the EOF or error behind the data must still be read.
+                    if (static_cast<std::size_t>(n) < want && !s.read_final) s.drained |= interest_read;
                     return step::done;
                 }
                 if (n == 0) {
@@ -283,7 +295,10 @@ private:
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 // The kernel's EAGAIN is followed by an edge when the socket becomes ready; an
                 // injected one is not (the socket may be ready already): retry at turn's end.
-                return injected ? step::retry : step::wait;
+                if (injected) return step::retry;
+                if (op.kind == op_kind::recv || op.kind == op_kind::send)
+                    s.drained |= interest_of(direction_of(op.kind));
+                return step::wait;
             }
             op.error = errno;
             return step::done;
