@@ -25,9 +25,9 @@ struct slot {
     bool listener = false;
     bool multishot = false;                ///< io_uring: a multishot accept is armed
     std::uint8_t retry_queued = interest_none; ///< directions with an entry in core.retries
-    /// epoll: directions known to have nothing to do (the last try met EAGAIN, or a read came
-    /// back short) and no readiness edge since: the next op waits for the edge instead of
-    /// making a system call that would fail.
+    /// Directions known to have nothing to do: the last try met EAGAIN, or a read came back
+    /// short, and no readiness edge since. epoll: the next op waits for the edge instead of a
+    /// system call that would fail; io_uring: the next recv asks the kernel to poll first.
     std::uint8_t drained = interest_none;
     bool read_final = false; ///< epoll: RDHUP/HUP/ERR seen: a short read may precede the EOF
     std::uint32_t in_flight = 0;           ///< ops the kernel still holds (uring/iocp)

@@ -466,6 +466,10 @@ private:
             return;
         }
         prep(sqe, op, s.handle, len);
+        // The last read came back short (the receive queue was empty): let the kernel arm its
+        // poll first instead of trying a recv that would fail (kernel >= 5.19; see dispatch).
+        if (op.kind == op_kind::recv && (s.drained & interest_read) && poll_first_ok_)
+            sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
         op.in_kernel = true;
         ++s.in_flight;
         ++in_kernel_;
@@ -631,6 +635,12 @@ private:
             submit(op, s);
             return;
         }
+        if (res == -EINVAL && op.kind == op_kind::recv && poll_first_ok_ &&
+            (s.drained & interest_read)) { // a kernel < 5.19 refuses POLL_FIRST: stop using it
+            poll_first_ok_ = false;
+            submit(op, s);
+            return;
+        }
         if (res < 0) {
             op.error = -res;
         } else {
@@ -640,6 +650,11 @@ private:
                     if (op.all && op.done < op.len) op.error = error_eof;
                     break;
                 }
+                // Short: the receive queue is empty now, the next recv polls first.
+                if (static_cast<std::size_t>(res) < op.len - op.done)
+                    s.drained |= interest_read;
+                else
+                    s.drained &= static_cast<std::uint8_t>(~interest_read);
                 op.done += static_cast<std::size_t>(res);
                 if (op.all && op.done < op.len) {
                     submit(op, s);
@@ -690,6 +705,7 @@ private:
     std::vector<injected_cqe> injected_;       ///< fault seam only: dispatched on the wake CQE
     std::vector<injected_cqe> injected_spare_; ///< swapped with injected_ (keeps the capacity)
     bool multishot_ok_ = true;
+    bool poll_first_ok_ = true; ///< IORING_RECVSEND_POLL_FIRST accepted (kernel >= 5.19)
     std::vector<std::vector<int>> stash_; ///< per listener slot: accepted, not yet handed out
 
 public:
