@@ -235,3 +235,36 @@ TEST_CASE("a peer that never reads: the write waits, a timeout frees it, memory 
         co_return static_cast<bool>(co_await p.server.write_all(std::span(payload).first(10)));
     }()));
 }
+
+// Found by the reactor fuzzer: on io_uring with DEFER_TASKRUN, a send blocked on full buffers
+// whose peer then sent FIN could not be cancelled (the timeout, close() and the reactor's
+// destructor all waited forever).
+TEST_CASE("a blocked write whose peer then half-closes: a timeout and close() still free it") {
+    constexpr std::size_t big = 64u << 20;
+    std::vector<std::byte> payload(big, std::byte{0x44});
+    for (const bool by_close : {false, true}) {
+        evio::reactor r{options()};
+        auto p = evio::test::connected_pair(r);
+        evio::result<void> w;
+        bool shut = false;
+        evio::sync_wait(r, [&]() -> evio::task<void> {
+            auto writer = [&]() -> evio::task<void> {
+                if (by_close) // (no co_await inside ?: : GCC 12 miscompiles it)
+                    w = co_await p.server.write_all(payload);
+                else
+                    w = co_await evio::with_timeout(r, 1s, p.server.write_all(payload));
+            };
+            auto peer = [&]() -> evio::task<void> {
+                co_await evio::sleep_for(r, 200ms); // the write waits on full buffers by now
+                shut = static_cast<bool>(p.client.shutdown_send()); // FIN; it never reads
+                co_await evio::sleep_for(r, 100ms);
+                if (by_close) p.server.close();
+            };
+            co_await evio::when_all(writer(), peer());
+        }());
+        CHECK(shut);
+        REQUIRE(!w);
+        CHECK(w.error() == (by_close ? evio::errc::operation_canceled : evio::errc::timed_out));
+        CHECK(w.transferred() > 0);
+    }
+}

@@ -143,6 +143,7 @@ public:
         if (op.in_kernel) {
             // Safe by order: the next op of this direction is prepared only after this op's CQE,
             // so after this cancel SQE; user_data never names a later op.
+            op.cancel_requested = true;
             push_cancel(encode(op.tok, d));
             return;
         }
@@ -631,9 +632,15 @@ private:
             return;
         }
 
-        if (res == -EAGAIN || res == -EINTR) { // resubmit: the kernel will poll for us
-            submit(op, s);
-            return;
+        if (res == -EAGAIN || res == -EINTR) {
+            // A cancelled send that blocked in an io-wq worker ends with -EINTR: resubmitting
+            // it would block again, and the cancel (with_timeout) would never take effect.
+            if (op.cancel_requested) {
+                res = -ECANCELED;
+            } else { // resubmit: the kernel will poll for us
+                submit(op, s);
+                return;
+            }
         }
         if (res == -EINVAL && op.kind == op_kind::recv && poll_first_ok_ &&
             (s.drained & interest_read)) { // a kernel < 5.19 refuses POLL_FIRST: stop using it
@@ -657,6 +664,10 @@ private:
                     s.drained &= static_cast<std::uint8_t>(~interest_read);
                 op.done += static_cast<std::size_t>(res);
                 if (op.all && op.done < op.len) {
+                    if (op.cancel_requested) { // cancelled meanwhile: stop, keep what moved
+                        op.error = ECANCELED;
+                        break;
+                    }
                     submit(op, s);
                     return;
                 }
@@ -664,6 +675,10 @@ private:
             case op_kind::send:
                 op.done += static_cast<std::size_t>(res);
                 if (op.all && op.done < op.len) {
+                    if (op.cancel_requested) { // cancelled meanwhile: stop, keep what moved
+                        op.error = ECANCELED;
+                        break;
+                    }
                     submit(op, s);
                     return;
                 }
