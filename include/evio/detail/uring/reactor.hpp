@@ -7,7 +7,7 @@
 // - user_data = {index:32, generation:24, tag:8}; tag is the direction (one op per token and
 //   direction is in the kernel at a time: sends on a socket never reorder), or cancel/wake.
 // - Setup: SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL when the kernel has them (6.1+), else
-//   COOP_TASKRUN, else none; the ring starts R_DISABLED and is enabled by the thread that first
+//   COOP_TASKRUN, else none (DEFER_TASKRUN and io-wq cancellation: docs/reliability.md); the ring starts R_DISABLED and is enabled by the thread that first
 //   runs it (io_uring_register(2) IORING_REGISTER_ENABLE_RINGS), so the issuer is the runner.
 // - Deregistration: IORING_OP_ASYNC_CANCEL by this token's user_data, never by fd (a dup'ed fd
 //   under another token is untouched); each cancelled op resumes after its own CQE; the slot is
@@ -534,6 +534,9 @@ private:
                 push_cancel(b.user_data);
                 continue;
             }
+            // Reactor destruction: nothing new goes to the kernel, since no cancel would follow it
+            // and drain_for_destroy would wait for its completion forever.
+            if (core_.destroying) continue;
             const auto index = static_cast<std::uint32_t>(b.user_data);
             if ((b.user_data >> tag_shift) == tag_accept_ms) {
                 slot& s = core_.table.at(index);
