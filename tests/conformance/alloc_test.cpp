@@ -6,93 +6,9 @@
 #include <cstdlib>
 #include <new>
 
-#if EVIO_PLATFORM_WINDOWS
-#include <malloc.h>
-#endif
+#include "support/counting_new.hpp"
 
-namespace {
-std::atomic<bool> counting{false};
-std::atomic<long> allocations{0};
-std::atomic<long> deallocations{0};
-
-void* counted_alloc(std::size_t n) {
-    if (counting.load(std::memory_order_relaxed))
-        allocations.fetch_add(1, std::memory_order_relaxed);
-    return std::malloc(n ? n : 1);
-}
-void* counted_aligned_alloc(std::size_t n, std::align_val_t a) {
-    if (counting.load(std::memory_order_relaxed))
-        allocations.fetch_add(1, std::memory_order_relaxed);
-    const std::size_t al = static_cast<std::size_t>(a);
-#if EVIO_PLATFORM_WINDOWS
-    // No aligned_alloc in the Windows CRT; its aligned blocks go back through _aligned_free.
-    return ::_aligned_malloc(n ? n : 1, al);
-#else
-    return std::aligned_alloc(al, (n + al - 1) / al * al);
-#endif
-}
-void counted_free(void* p) noexcept {
-    if (p && counting.load(std::memory_order_relaxed))
-        deallocations.fetch_add(1, std::memory_order_relaxed);
-    std::free(p);
-}
-void counted_aligned_free(void* p) noexcept {
-#if EVIO_PLATFORM_WINDOWS
-    if (p && counting.load(std::memory_order_relaxed))
-        deallocations.fetch_add(1, std::memory_order_relaxed);
-    ::_aligned_free(p);
-#else
-    counted_free(p);
-#endif
-}
-} // namespace
-
-void* operator new(std::size_t n) {
-    if (void* p = counted_alloc(n)) return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-    if (void* p = counted_alloc(n)) return p;
-    throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    return counted_alloc(n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-    return counted_alloc(n);
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-    if (void* p = counted_aligned_alloc(n, a)) return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) {
-    if (void* p = counted_aligned_alloc(n, a)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-    counted_free(p);
-}
-void operator delete[](void* p) noexcept {
-    counted_free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-    counted_free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-    counted_free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-    counted_aligned_free(p);
-}
-void operator delete[](void* p, std::align_val_t) noexcept {
-    counted_aligned_free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-    counted_aligned_free(p);
-}
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-    counted_aligned_free(p);
-}
+namespace heap = evio::test::heap;
 
 using namespace std::chrono_literals;
 namespace conf = evio::conf;
@@ -122,9 +38,7 @@ evio::task<void> client(evio::tcp_stream& s, int warmup, int measured, client_st
     std::array<std::byte, 64> out{}, in{};
     for (int i = 0; i < warmup + measured; ++i) {
         if (i == warmup) {
-            allocations = 0;
-            deallocations = 0;
-            counting = true;
+            heap::start();
         }
         for (std::size_t k = 0; k < out.size(); ++k)
             out[k] = static_cast<std::byte>(i + k);
@@ -133,9 +47,9 @@ evio::task<void> client(evio::tcp_stream& s, int warmup, int measured, client_st
         if (in != out) ++st.mismatches;
         ++st.sent;
     }
-    counting = false;
-    st.allocs = allocations.load();
-    st.frees = deallocations.load();
+    heap::counting = false;
+    st.allocs = heap::allocations.load();
+    st.frees = heap::deallocations.load();
     st.finished = true;
 }
 
@@ -158,12 +72,13 @@ TEST_CASE("alloc: echoing 10,000 messages on an established connection allocates
     evio::spawn(r, client(p.client, warmup, measured, st));
     const bool finished = test::run_until(
         r, [&] { return st.finished; }, conf::under_wine() ? 30s : 8s); // a hang guard only
-    counting = false;
+    heap::counting = false;
     REQUIRE(finished);
     CHECK(st.sent == warmup + measured);
     CHECK(st.mismatches == 0);
     CHECK(st.allocs == 0);
     CHECK(st.frees == 0);
+    CHECK(heap::counter_works()); // else the zeros above prove nothing
     p.client.close();
     REQUIRE(test::run_until(
         r, [&] { return server_done; }, 5s));

@@ -11,69 +11,9 @@
 #include <new>
 #include <vector>
 
-#if EVIO_PLATFORM_WINDOWS
-#include <malloc.h>
-#endif
+#include "support/counting_new.hpp"
 
-namespace {
-std::atomic<bool> counting{false};
-std::atomic<long> live_blocks{0};
-
-void* counted_alloc(std::size_t n) {
-    void* p = std::malloc(n ? n : 1);
-    if (p && counting.load(std::memory_order_relaxed)) live_blocks.fetch_add(1, std::memory_order_relaxed);
-    return p;
-}
-void counted_free(void* p) noexcept {
-    if (p && counting.load(std::memory_order_relaxed)) live_blocks.fetch_sub(1, std::memory_order_relaxed);
-    std::free(p);
-}
-void* counted_aligned_alloc(std::size_t n, std::align_val_t a) {
-    const std::size_t al = static_cast<std::size_t>(a);
-#if EVIO_PLATFORM_WINDOWS
-    void* p = ::_aligned_malloc(n ? n : 1, al);
-#else
-    void* p = std::aligned_alloc(al, (n + al - 1) / al * al);
-#endif
-    if (p && counting.load(std::memory_order_relaxed)) live_blocks.fetch_add(1, std::memory_order_relaxed);
-    return p;
-}
-void counted_aligned_free(void* p) noexcept {
-    if (p && counting.load(std::memory_order_relaxed)) live_blocks.fetch_sub(1, std::memory_order_relaxed);
-#if EVIO_PLATFORM_WINDOWS
-    ::_aligned_free(p);
-#else
-    std::free(p);
-#endif
-}
-} // namespace
-
-void* operator new(std::size_t n) {
-    if (void* p = counted_alloc(n)) return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-    if (void* p = counted_alloc(n)) return p;
-    throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t a) {
-    if (void* p = counted_aligned_alloc(n, a)) return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) {
-    if (void* p = counted_aligned_alloc(n, a)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { counted_aligned_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { counted_aligned_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_aligned_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_aligned_free(p); }
+namespace heap = evio::test::heap;
 
 namespace {
 
@@ -153,12 +93,13 @@ TEST_CASE("reactor destruction with operations pending frees every allocation") 
     outcome warm;
     destroy_with_pending(warm);
     outcome o;
-    live_blocks = 0;
-    counting = true;
+    heap::start();
     destroy_with_pending(o);
-    counting = false;
-    INFO("blocks still allocated after the reactor was destroyed: " << live_blocks.load());
-    CHECK(live_blocks.load() == 0);
+    heap::counting = false;
+    const long live_blocks = heap::allocations.load() - heap::deallocations.load();
+    INFO("blocks still allocated after the reactor was destroyed: " << live_blocks);
+    CHECK(live_blocks == 0);
+    CHECK(heap::counter_works()); // else the zero above proves nothing
     CHECK(o.resumed == 0);   // destruction resumes nobody
     CHECK(o.destroyed == 9); // and destroys every frame, once
 }
