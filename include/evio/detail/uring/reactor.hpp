@@ -280,7 +280,9 @@ public:
 
 private:
     static constexpr std::uint64_t tag_shift = 56;
-    static constexpr std::uint64_t tag_cancel = 2;
+    /// A cancel's user_data is its target's with this bit set in the tag, so its CQE says which
+    /// op it was for (see cancel_done).
+    static constexpr std::uint64_t tag_cancel_bit = 0x80;
     static constexpr std::uint64_t tag_wake = 3;
     static constexpr std::uint64_t tag_accept_ms = 4; ///< a listener's multishot accept
     static constexpr std::uint64_t tag_close = 5;     ///< IORING_OP_CLOSE of a deregistered socket
@@ -522,7 +524,38 @@ private:
             return;
         }
         io_uring_prep_cancel64(sqe, target, 0);
-        io_uring_sqe_set_data64(sqe, tag_cancel << tag_shift);
+        io_uring_sqe_set_data64(sqe, target | (tag_cancel_bit << tag_shift));
+    }
+
+    /// The CQE of an IORING_OP_ASYNC_CANCEL. -ENOENT while its target is still in the kernel and
+    /// still meant to be cancelled means the kernel held the request where a cancel cannot find
+    /// it: between a poll wake-up and the retry it queued as task work (with DEFER_TASKRUN that
+    /// lasts until the issuer next waits). The retry can then go to an io-wq worker, where a send
+    /// on a full socket blocks (io_uring ignores O_NONBLOCK on sockets): nothing but another
+    /// cancel ends it. So the cancel is sent again; once the request sits in io-wq the cancel
+    /// signals the worker and the op completes (-EINTR or a partial count, ended as ECANCELED).
+    /// Same user_data, same op: the next op of a direction is prepared only after this op's CQE,
+    /// and a head that was not meant to be cancelled (cancel_requested false on a registered
+    /// token) is never re-cancelled.
+    void cancel_done(std::uint64_t target, int res) {
+        if (res != -ENOENT) return; // 0: cancelled; -EALREADY: the io-wq worker was signalled
+        const auto tag = target >> tag_shift;
+        if (tag == tag_wake) {
+            if (core_.destroying && wake_armed_) push_cancel(target);
+            return;
+        }
+        const auto index = static_cast<std::uint32_t>(target);
+        const auto gen24 = static_cast<std::uint32_t>(target >> 32) & 0xffffffu;
+        if (index >= core_.table.capacity()) return;
+        slot& s = core_.table.at(index);
+        if (s.state == slot_state::free || (s.generation & 0xffffffu) != gen24) return;
+        const bool going = core_.destroying || s.state == slot_state::deregistering;
+        if (tag == tag_accept_ms) {
+            if (s.multishot && going) push_cancel(target);
+            return;
+        }
+        const operation* head = s.q(static_cast<direction>(tag)).head;
+        if (head && head->in_kernel && (going || head->cancel_requested)) push_cancel(target);
     }
 
     void flush_backlog() {
@@ -588,7 +621,11 @@ private:
 
     void dispatch(std::uint64_t ud, int res, unsigned flags) {
         const auto tag = ud >> tag_shift;
-        if (tag == tag_cancel || tag == tag_close) return;
+        if (tag & tag_cancel_bit) {
+            cancel_done(ud & ~(tag_cancel_bit << tag_shift), res);
+            return;
+        }
+        if (tag == tag_close) return;
         if (tag == tag_accept_ms) {
             dispatch_accept(static_cast<std::uint32_t>(ud),
                             static_cast<std::uint32_t>(ud >> 32) & 0xffffffu, res, flags);
