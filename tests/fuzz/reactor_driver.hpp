@@ -252,10 +252,23 @@ private:
             ::close(ours);
             return false;
         }
-        peer = ::accept4(raw_listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (peer < 0) {
-            ::close(ours);
-            return false;
+        // The accept queue can hold a stranger: a connect op aimed at a closed evio listener
+        // whose port this raw listener got later reaches here. Pair `ours` with its own peer
+        // (the stranger is closed: its connect simply succeeded, then sees end of stream).
+        sockaddr_in mine{};
+        socklen_t mine_len = sizeof mine;
+        (void)::getsockname(ours, reinterpret_cast<sockaddr*>(&mine), &mine_len);
+        for (;;) {
+            sockaddr_in from{};
+            socklen_t from_len = sizeof from;
+            peer = ::accept4(raw_listener_, reinterpret_cast<sockaddr*>(&from), &from_len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (peer < 0) {
+                ::close(ours);
+                return false;
+            }
+            if (from.sin_port == mine.sin_port && from.sin_addr.s_addr == mine.sin_addr.s_addr) break;
+            ::close(peer);
         }
         (void)::fcntl(ours, F_SETFL, ::fcntl(ours, F_GETFL) | O_NONBLOCK);
         return true;
