@@ -250,3 +250,55 @@ TEST_CASE("an echo round trip on io_uring makes no recv/send syscalls") {
     }
     evio::detail::set_fault_hook(nullptr);
 }
+
+TEST_CASE("a streaming read on io_uring reads inline; an empty socket's read goes to the ring") {
+    // Room note: a recv whose last completion said data was left (IORING_CQE_F_SOCK_NONEMPTY)
+    // or whose last recv filled its buffer tries recv(2) at once; otherwise it is an SQE.
+    static std::atomic<int> recv_calls{0};
+    evio::detail::set_fault_hook([](evio::detail::sys call, int*) {
+        if (call == evio::detail::sys::recv) ++recv_calls;
+        return false;
+    });
+    evio::reactor r{uring()};
+    auto p = evio::test::connected_pair(r);
+    constexpr std::size_t total = 64 * 1024, piece = 1024;
+    std::size_t got = 0, inline_done = 0;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        std::vector<std::byte> out(total, std::byte{7});
+        co_await p.client.write_all(out); // queued in the server's receive buffer (loopback)
+        std::array<std::byte, piece> in{};
+        recv_calls = 0;
+        while (got < total) {
+            const auto turn = r.core().turn;
+            auto n = co_await p.server.read_some(in);
+            if (!n || *n == 0) break;
+            if (r.core().turn == turn) ++inline_done; // finished without a loop turn
+            got += *n;
+        }
+    }());
+    evio::detail::set_fault_hook(nullptr);
+    CHECK(got == total);
+    // The first read is an SQE (a new socket: nothing known); most others find data queued
+    // (the turn budget sends every 16th to the ring).
+    CHECK(recv_calls >= static_cast<int>(total / piece / 2));
+    CHECK(inline_done >= total / piece / 2);
+
+    // An empty socket: the read is an SQE (POLL_FIRST), not a recv(2) that would fail. (The
+    // last streaming read filled its buffer, so the first read below may try once.)
+    recv_calls = 0;
+    evio::detail::set_fault_hook([](evio::detail::sys call, int*) {
+        if (call == evio::detail::sys::recv) ++recv_calls;
+        return false;
+    });
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        std::array<std::byte, piece> in{};
+        std::array<std::byte, 16> small{};
+        for (int i = 0; i < 50; ++i) {
+            co_await p.client.write_all(small);
+            auto n = co_await p.server.read_some(in); // short: the socket is empty after it
+            if (!n || *n != small.size()) break;
+        }
+    }());
+    evio::detail::set_fault_hook(nullptr);
+    CHECK(recv_calls <= 1);
+}

@@ -4,6 +4,9 @@
 // Room notes
 // - What the OS gives: completions. recv/send/accept/connect go to the kernel as SQEs
 //   (io_uring_prep_recv(3) ...); one io_uring_submit_and_wait_timeout(3) per loop turn.
+// - One readiness-style shortcut: a recv whose previous recv filled its buffer (the socket is
+//   streaming) first tries recv(MSG_DONTWAIT) inline, within the turn budget; otherwise it is an
+//   SQE, with IORING_RECVSEND_POLL_FIRST after a short read.
 // - user_data = {index:32, generation:24, tag:8}; tag is the direction (one op per token and
 //   direction is in the kernel at a time: sends on a socket never reorder), or cancel/wake.
 // - Setup: SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL when the kernel has them (6.1+), else
@@ -92,19 +95,58 @@ public:
         ::close(evfd_);
     }
 
-    /// Sockets need no registration with the ring: the token is all a CQE needs.
-    std::error_code add(token, native_handle) noexcept { return {}; }
+    /// Sockets need no registration with the ring: the token is all a CQE needs. A new socket
+    /// starts "drained" (nothing known to be queued): its first recv is an SQE, not a recv(2).
+    std::error_code add(token t, native_handle) noexcept {
+        if (slot* s = core_.table.find(t)) s->drained |= interest_read;
+        return {};
+    }
 
     bool start(operation& op, slot& s) {
         if (op.kind == op_kind::accept && multishot_ok_) return start_accept(op, s);
         const direction d = direction_of(op.kind);
         op_queue& q = s.q(d);
         const bool idle = q.empty();
+        // The last recv filled its buffer, so more data is likely queued: try recv(2) at once,
+        // like epoll's speculative path, and finish inline (within the turn budget) instead of
+        // a trip through the ring. After a short read or EAGAIN the ring's POLL_FIRST path is
+        // cheaper, so this only runs on a socket that is streaming.
+        if (idle && op.kind == op_kind::recv && !(s.drained & interest_read) &&
+            core_.within_budget(s) && recv_now(op, s))
+            return false;
         q.push(&op);
         s.interest |= interest_of(d);
         ++core_.pending_ops;
         if (idle && !(op.kind == op_kind::accept && s.accept_backoff)) submit(op, s);
         return true;
+    }
+
+    /// The inline recv of start(). True when the op finished (data, end of stream or error);
+    /// false when the socket had nothing (it is marked drained: the SQE will poll first) or
+    /// read_exact still needs more.
+    bool recv_now(operation& op, slot& s) noexcept {
+        for (;;) {
+            std::size_t want = op.len - op.done; // the fault seam may lower it (a short read)
+            bool injected = false;
+            const ssize_t n = EVIO_SYSCALL_IO(recv, -1, want, injected,
+                                              ::recv(s.handle, op.buf + op.done, want, MSG_DONTWAIT));
+            if (n > 0) {
+                op.done += static_cast<std::size_t>(n);
+                if (static_cast<std::size_t>(n) < want) s.drained |= interest_read;
+                return !(op.all && op.done < op.len);
+            }
+            if (n == 0) {
+                if (op.all && op.done < op.len) op.error = error_eof;
+                return true;
+            }
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!injected) s.drained |= interest_read;
+                return false;
+            }
+            op.error = errno;
+            return true;
+        }
     }
 
     /// Deregistration steps 2-3 for this token only: cancel what the kernel holds by user_data,
@@ -678,6 +720,9 @@ private:
             if (op.cancel_requested) {
                 res = -ECANCELED;
             } else { // resubmit: the kernel will poll for us
+                // A file the kernel cannot poll (a handle replaced behind evio's back) answers
+                // POLL_FIRST with -EAGAIN forever: the next try issues the recv first.
+                if (op.kind == op_kind::recv) s.drained &= static_cast<std::uint8_t>(~interest_read);
                 submit(op, s);
                 return;
             }
@@ -697,11 +742,13 @@ private:
                     if (op.all && op.done < op.len) op.error = error_eof;
                     break;
                 }
-                // Short: the receive queue is empty now, the next recv polls first.
-                if (static_cast<std::size_t>(res) < op.len - op.done)
-                    s.drained |= interest_read;
-                else
+                // The kernel says whether data is left (IORING_CQE_F_SOCK_NONEMPTY, 5.19+): if
+                // so the next recv tries inline (start), else its SQE polls first. Older
+                // kernels never say so: their recvs stay SQEs.
+                if (flags & IORING_CQE_F_SOCK_NONEMPTY)
                     s.drained &= static_cast<std::uint8_t>(~interest_read);
+                else
+                    s.drained |= interest_read;
                 op.done += static_cast<std::size_t>(res);
                 if (op.all && op.done < op.len) {
                     if (op.cancel_requested) { // cancelled meanwhile: stop, keep what moved
