@@ -65,18 +65,20 @@ start asio "$bin/asio_http"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
-# run NAME CONNS SECONDS: prints "req/s server-CPU-us-per-request" (wrk on CPU 1); errors go to
-# $tmp/errors.
+# run NAME CONNS SECONDS: prints "req/s server-CPU-us-per-request wrk-CPU-percent" (wrk on CPU 1;
+# its CPU share says whether the client is the bottleneck); errors go to $tmp/errors.
 run() {
-    local out t0 t1
+    local out t0 t1 TIMEFORMAT='%R %U %S'
     t0=$(ticks "${spid[$1]}")
-    out=$(taskset -c 1 wrk -t1 -c"$2" -d"$3"s "http://127.0.0.1:${port[$1]}/" 2>&1)
+    { time { out=$(taskset -c 1 wrk -t1 -c"$2" -d"$3"s "http://127.0.0.1:${port[$1]}/" 2>&1); }; } 2> "$tmp/time"
     t1=$(ticks "${spid[$1]}")
+    local wrk_cpu
+    wrk_cpu=$(awk '{printf "%.0f", ($2 + $3) / $1 * 100}' "$tmp/time")
     if grep -qE 'Socket errors|Non-2xx' <<< "$out"; then
         echo "$1 c=$2: $(grep -E 'Socket errors|Non-2xx' <<< "$out" | tr -s ' ')" >> "$tmp/errors"
     fi
-    awk -v t=$((t1 - t0)) -v hz="$hz" '/^Requests\/sec:/ {rps = $2} / requests in / {n = $1}
-        END {printf "%s %.2f\n", rps, (n > 0 ? t * 1e6 / hz / n : 0)}' <<< "$out"
+    awk -v t=$((t1 - t0)) -v hz="$hz" -v w="$wrk_cpu" '/^Requests\/sec:/ {rps = $2} / requests in / {n = $1}
+        END {printf "%s %.2f %s\n", rps, (n > 0 ? t * 1e6 / hz / n : 0), w}' <<< "$out"
 }
 
 for n in "${names[@]}"; do run "$n" 64 1 > /dev/null; done # warm-up (page faults, caches)
@@ -101,20 +103,33 @@ echo
 header="| connections |"
 rule="|---:|"
 for n in "${names[@]}"; do header+=" $n req/s (CPU µs/req) |"; rule+="---:|"; done
-for n in "${names[@]}"; do [ "$n" = asio ] || { header+=" $n / asio |"; rule+="---:|"; }; done
+for n in "${names[@]}"; do [ "$n" = asio ] || { header+=" $n / asio req/s (CPU/req) |"; rule+="---:|"; }; done
+header+=" wrk CPU % (min-max) |"
+rule+="---:|"
 echo "$header"
 echo "$rule"
-declare -A med
+declare -A med cpu
 for c in "${conns[@]}"; do
     row="| $c |"
     for n in "${names[@]}"; do
         med[$n.$c]=$(median "$tmp/$n.$c" 1)
-        row+=" $(printf '%.0f' "${med[$n.$c]}") ($(median "$tmp/$n.$c" 2)) |"
+        cpu[$n.$c]=$(median "$tmp/$n.$c" 2)
+        row+=" $(printf '%.0f' "${med[$n.$c]}") (${cpu[$n.$c]}) |"
     done
-    for n in "${names[@]}"; do [ "$n" = asio ] || row+=" $(ratio "${med[$n.$c]}" "${med[asio.$c]}")x |"; done
+    for n in "${names[@]}"; do
+        [ "$n" = asio ] || row+=" $(ratio "${med[$n.$c]}" "${med[asio.$c]}")x ($(ratio "${cpu[$n.$c]}" "${cpu[asio.$c]}")x) |"
+    done
+    row+=" $(cat "$tmp"/*."$c" | awk '{print $3}' | sort -g | sed -n '1p;$p' | paste -sd-) |"
     echo "$row"
 done
 echo
+wrk_min=$(cat "$tmp"/*.16 "$tmp"/*.64 "$tmp"/*.256 2> /dev/null | awk '{print $3}' | sort -g | head -1)
+if [ "${wrk_min:-0}" -ge 90 ]; then
+    echo "wrk used at least ${wrk_min} % of CPU 1 in every run: the client is the bottleneck, so req/s is"
+    echo "wrk's ceiling on this 2-core layout for every server, and the server-side comparison is CPU per"
+    echo "request (lower is better; the ratio in parentheses). A faster server cannot raise req/s here."
+    echo
+fi
 verdicts=()
 for n in "${names[@]}"; do
     [ "$n" = asio ] && continue
@@ -128,6 +143,11 @@ for n in "${names[@]}"; do
     done
 done
 echo "Target: >= 1.10x Asio's req/s at 64 and 256 connections. $(join "${verdicts[@]}")."
+if [ "${wrk_min:-0}" -ge 90 ]; then
+    echo "Why: wrk saturated CPU 1 (>= ${wrk_min} %) in every run, so every server gets wrk's ceiling;"
+    echo "the same holds with 16-deep HTTP pipelining (about 1,000,000 req/s for all three, wrk at 100 %,"
+    echo "benchmarks/echo/findings.md). The target needs a client with more CPU than the server."
+fi
 if [ -s "$tmp/errors" ]; then
     echo
     echo "wrk reported errors:"
