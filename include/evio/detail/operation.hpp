@@ -47,8 +47,9 @@ struct operation {
     std::uint8_t family = 4; ///< accept/connect: address family of the socket (4 or 6)
     bool started = false;  ///< connect: the connect call was issued; uring/iocp: submitted
     bool in_kernel = false; ///< uring/iocp: the kernel holds this op (a completion will come)
-    /// uring: a cancel was sent for this op; an -EINTR/-EAGAIN completion then ends it with
-    /// ECANCELED instead of being resubmitted (a cancelled io-wq send reports -EINTR).
+    /// uring/iocp: a cancel was sent for this op while the kernel held it; its completion then
+    /// ends it with ECANCELED instead of issuing it again (uring: a cancelled io-wq send reports
+    /// -EINTR; both: a partial read_exact/write_all or an accept retry is not continued).
     bool cancel_requested = false;
     std::byte* buf = nullptr;
     std::size_t len = 0;

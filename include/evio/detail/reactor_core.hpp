@@ -202,6 +202,23 @@ struct reactor_core {
         backoff_deadline = clock::now() + std::chrono::milliseconds(EVIO_ACCEPT_BACKOFF_MS);
     }
 
+    /// Cancels an op that is still in its FIFO and that the kernel does not hold (every room's
+    /// cancel() for a queued op): unlinks it and resumes it later in this turn with `error`.
+    /// When it was the head, the next op of its direction is retried at the end of the turn (it
+    /// may be able to run now). Returns false when the op is not queued (it already finished).
+    bool cancel_queued(operation& op, slot& s, int error) {
+        const direction d = direction_of(op.kind);
+        op_queue& q = s.q(d);
+        const bool was_head = q.head == &op;
+        if (!q.remove(&op)) return false;
+        if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_of(d));
+        --pending_ops;
+        op.error = error;
+        complete_later(op);
+        if (was_head && !q.empty()) retry_later(op.tok, d);
+        return true;
+    }
+
     /// Fairness: may this token complete one more op inline in this turn?
     bool within_budget(slot& s) noexcept {
         if (s.budget_turn != static_cast<std::uint32_t>(turn)) {

@@ -117,18 +117,7 @@ public:
 
     /// Cancels one parked op (with_timeout, with_cancellation, when_any): it leaves its FIFO and
     /// resumes later in this turn with ECANCELED. An op that already finished is not affected.
-    void cancel(operation& op, slot& s) {
-        const direction d = direction_of(op.kind);
-        op_queue& q = s.q(d);
-        const bool was_head = q.head == &op;
-        if (!q.remove(&op)) return;
-        if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_of(d));
-        --core_.pending_ops;
-        op.error = ECANCELED;
-        core_.complete_later(op);
-        // The next op may be able to run now (e.g. a second reader behind a cancelled one).
-        if (was_head && !q.empty()) core_.retry_later(op.tok, d);
-    }
+    void cancel(operation& op, slot& s) { (void)core_.cancel_queued(op, s, ECANCELED); }
 
     /// Retries the parked head ops of `t` in direction `d` (readiness edge or back-off release).
     void retry(token t, direction d) {

@@ -42,8 +42,8 @@
 
 namespace evio::detail {
 
-static_assert(sizeof(OVERLAPPED) + 1 <= sizeof(operation::overlapped),
-              "operation::overlapped must hold an OVERLAPPED and the cancel flag");
+static_assert(sizeof(OVERLAPPED) <= sizeof(operation::overlapped),
+              "operation::overlapped must hold an OVERLAPPED");
 static_assert(alignof(OVERLAPPED) <= 8, "operation::overlapped is aligned to 8");
 static_assert(sizeof(ULONG_PTR) == 8, "the completion key packs {index, generation}: 64-bit only");
 static_assert(2 * (sizeof(sockaddr_in6) + 16) <= operation::addr_capacity,
@@ -166,20 +166,12 @@ public:
     /// back-off): unlinked and resumed later in this turn with operation_canceled.
     void cancel(operation& op, slot& s) {
         if (op.in_kernel) {
-            op.overlapped[cancel_flag_at] = 1;
+            op.cancel_requested = true;
             (void)EVIO_WINCALL(iocp_cancel, FALSE,
                                ::CancelIoEx(to_handle(s.handle), overlapped_of(op)));
             return;
         }
-        const direction d = direction_of(op.kind);
-        op_queue& q = s.q(d);
-        const bool was_head = q.head == &op;
-        if (!q.remove(&op)) return; // already finished
-        if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_of(d));
-        --core_.pending_ops;
-        op.error = native_cancel_error;
-        core_.complete_later(op);
-        if (was_head && !q.empty()) core_.retry_later(op.tok, d); // the next one may run now
+        (void)core_.cancel_queued(op, s, native_cancel_error);
     }
 
     /// Issues the parked head ops of `t` in direction `d` (accept back-off release).
@@ -242,9 +234,6 @@ private:
     static constexpr std::size_t all_chunk = std::size_t{256} << 10; ///< write_all: per WSASend
     static constexpr std::uint8_t flag_skip = 1;     ///< skip-on-success is on for the socket
     static constexpr std::uint8_t flag_peer_fin = 2; ///< a read saw the peer's FIN (returned 0)
-    /// operation::overlapped holds the OVERLAPPED, then this room's byte "cancel requested"
-    /// (not touched by fresh_overlapped; zero in a new operation).
-    static constexpr std::size_t cancel_flag_at = sizeof(OVERLAPPED);
 
     [[noreturn]] static void fail(const char* what, int err) {
         throw std::system_error(std::error_code(err, std::system_category()), what);
@@ -594,7 +583,7 @@ private:
         }
 
         // cancel(): a partial read_exact/write_all or an accept retry is not issued again.
-        const bool canceled = op.overlapped[cancel_flag_at] != 0;
+        const bool canceled = op.cancel_requested;
         if (err == 0) {
             switch (op.kind) {
             case op_kind::recv:
