@@ -306,7 +306,8 @@ private:
             // state (zero-window probes back off from 200 ms), so data can pause for seconds.
             if (got < 0 && errno == EAGAIN && to_end && idle_polls < 20) {
                 pollfd pfd{st.peer, POLLIN, 0};
-                if (::poll(&pfd, 1, 1000) != 1) ++idle_polls;
+                if (::poll(&pfd, 1, 1000) != 1 && ++idle_polls == 2)
+                    std::fprintf(stderr, "evio fuzz: the peer's final drain waited 2 s for data\n");
                 continue;
             }
             if (got < 0 && errno != EAGAIN) st.reset = true; // our close reset: data may be lost
@@ -572,7 +573,17 @@ private:
         for (auto& h : h_) close_ours(h);
         listener_.close();
         // Bounded: everything left is cancelled or expires within a few milliseconds.
-        for (int i = 0; i < 5000 && has_work(); ++i) r_.run_once(10ms);
+        const auto drain_start = std::chrono::steady_clock::now();
+        bool reported = false;
+        for (int i = 0; i < 5000 && has_work(); ++i) {
+            r_.run_once(10ms);
+            // Everything left should finish within milliseconds: say what is still waiting
+            // after 2 s (a slow input is then explained in the fuzzer's log, not only timed).
+            if (!reported && std::chrono::steady_clock::now() - drain_start > 2s && has_work()) {
+                reported = true;
+                report_waiting("drain slower than 2 s");
+            }
+        }
         EVIO_FUZZ_CHECK(!has_work());
         auto& core = r_.core();
         EVIO_FUZZ_CHECK(core.pending_ops == 0);
@@ -621,6 +632,22 @@ private:
                 }
             }
         }
+    }
+
+    void report_waiting(const char* why) {
+        auto& core = r_.core();
+        std::fprintf(stderr, "evio fuzz: %s: pending_ops %zu spawned %zu ready %zu timers %zu\n", why,
+                     static_cast<std::size_t>(core.pending_ops), static_cast<std::size_t>(core.spawned),
+                     core.ready.size(), core.timers.size());
+        core.table.for_each_live([](std::uint32_t i, detail::slot& sl) {
+            for (int d = 0; d < 2; ++d) {
+                for (const detail::operation* op = sl.queue[d].head; op; op = op->next)
+                    std::fprintf(stderr, "  slot %u (state %d) dir %d: op kind %d in_kernel %d "
+                                 "cancel_requested %d done %zu of %zu\n", i,
+                                 static_cast<int>(sl.state), d, static_cast<int>(op->kind),
+                                 op->in_kernel, op->cancel_requested, op->done, op->len);
+            }
+        });
     }
 
     bool has_work() {
