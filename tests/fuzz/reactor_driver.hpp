@@ -296,18 +296,28 @@ private:
         if (w > 0) st->peer_sent += static_cast<std::uint64_t>(w);
     }
 
-    /// The peer reads up to `n` bytes; `to_end`: until end of stream (our side is closed).
-    static void drain_into(pair_state& st, std::size_t n, bool to_end = false) {
+    /// The peer reads up to `n` bytes; `to_end`: until end of stream (our side is closed), by
+    /// `until` at the latest.
+    static void drain_into(pair_state& st, std::size_t n, bool to_end = false,
+                           std::chrono::steady_clock::time_point until = {}) {
         std::uint8_t buf[4096];
-        int idle_polls = 0;
+        bool said = false;
+        if (to_end && st.peer >= 0) {
+            // The 4 KiB buffers leave the closed sender in TCP's persist state when the peer's
+            // window was zero: its zero-window probes back off exponentially, so the last bytes
+            // can take seconds (the fuzzer's rare 10 s timeouts: the stack was this poll()). A
+            // larger receive buffer lets the next read announce an open window at once.
+            const int big = 1 << 20;
+            (void)::setsockopt(st.peer, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+        }
         while (n > 0 && st.peer >= 0) {
             const ssize_t got = ::recv(st.peer, buf, n > sizeof buf ? sizeof buf : n, 0);
-            // Up to 20 s for the rest: with 4 KiB windows the sender may be in TCP's persist
-            // state (zero-window probes back off from 200 ms), so data can pause for seconds.
-            if (got < 0 && errno == EAGAIN && to_end && idle_polls < 20) {
+            if (got < 0 && errno == EAGAIN && to_end && std::chrono::steady_clock::now() < until) {
                 pollfd pfd{st.peer, POLLIN, 0};
-                if (::poll(&pfd, 1, 1000) != 1 && ++idle_polls == 2)
-                    std::fprintf(stderr, "evio fuzz: the peer's final drain waited 2 s for data\n");
+                if (::poll(&pfd, 1, 1000) != 1 && !said) {
+                    said = true;
+                    std::fprintf(stderr, "evio fuzz: the peer's final drain waits for data (TCP persist)\n");
+                }
                 continue;
             }
             if (got < 0 && errno != EAGAIN) st.reset = true; // our close reset: data may be lost
@@ -609,9 +619,11 @@ private:
         // drains what is left (our side is closed, so it ends with end of stream).
         for (auto& h : h_)
             if (h.st) retired_.push_back(h.st);
+        // Up to 20 s for all the peers' final drains together (TCP persist, see drain_into).
+        const auto final_drain_until = std::chrono::steady_clock::now() + 20s;
         for (auto& st : retired_) {
             if (!st) continue;
-            drain_into(*st, ~std::size_t{0}, true);
+            drain_into(*st, ~std::size_t{0}, true, final_drain_until);
             for (unsigned t = 0; t < 256; ++t) {
                 bool ok;
                 if (st->peer_closed || st->reset)
