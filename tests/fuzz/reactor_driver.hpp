@@ -311,6 +311,15 @@ private:
                 if (::poll(&pfd, 1, 1000) != 1 && !said) {
                     said = true;
                     std::fprintf(stderr, "evio fuzz: the peer's final drain waits for data\n");
+                    if (std::getenv("EVIO_FUZZ_SS")) {
+                        sockaddr_in a{};
+                        socklen_t l = sizeof a;
+                        (void)::getpeername(st.peer, reinterpret_cast<sockaddr*>(&a), &l);
+                        char cmd[256];
+                        std::snprintf(cmd, sizeof cmd, "ss -tinoea '( sport = :%d or dport = :%d )' >&2",
+                                      ntohs(a.sin_port), ntohs(a.sin_port));
+                        [[maybe_unused]] int rc = std::system(cmd);
+                    }
                 }
                 continue;
             }
