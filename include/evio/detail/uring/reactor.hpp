@@ -4,9 +4,10 @@
 // Room notes
 // - What the OS gives: completions. recv/send/accept/connect go to the kernel as SQEs
 //   (io_uring_prep_recv(3) ...); one io_uring_submit_and_wait_timeout(3) per loop turn.
-// - One readiness-style shortcut: a recv whose previous recv filled its buffer (the socket is
-//   streaming) first tries recv(MSG_DONTWAIT) inline, within the turn budget; otherwise it is an
-//   SQE, with IORING_RECVSEND_POLL_FIRST after a short read.
+// - One readiness-style shortcut: a recv on a socket known to hold data (the last CQE carried
+//   IORING_CQE_F_SOCK_NONEMPTY, or the last inline recv filled its buffer), with nothing else in
+//   or bound for the ring, tries recv(MSG_DONTWAIT) inline within the turn budget (recv_now);
+//   otherwise it is an SQE, with IORING_RECVSEND_POLL_FIRST when the socket is known empty.
 // - user_data = {index:32, generation:24, tag:8}; tag is the direction (one op per token and
 //   direction is in the kernel at a time: sends on a socket never reorder), or cancel/wake.
 // - Setup: SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL when the kernel has them (6.1+), else
