@@ -601,14 +601,7 @@ private:
         auto& core = r_.core();
         EVIO_FUZZ_CHECK(core.pending_ops == 0);
         EVIO_FUZZ_CHECK(core.spawned == 0);
-        if (core.table.live() != 0) {
-            core.table.for_each_live([](std::uint32_t i, detail::slot& sl) {
-                std::fprintf(stderr, "evio fuzz: slot %u live: handle %d state %d listener %d "
-                             "in_flight %u queues %p %p\n", i, static_cast<int>(sl.handle),
-                             static_cast<int>(sl.state), sl.listener, sl.in_flight,
-                             static_cast<void*>(sl.queue[0].head), static_cast<void*>(sl.queue[1].head));
-            });
-        }
+        if (core.table.live() != 0) report_waiting("slots still live at the end");
         EVIO_FUZZ_CHECK(core.table.live() == 0);
         EVIO_FUZZ_CHECK(posts_run_ == posts_issued_);
         for (auto& p : recs_) {
@@ -655,6 +648,9 @@ private:
                      static_cast<std::size_t>(core.pending_ops), static_cast<std::size_t>(core.spawned),
                      core.ready.size(), core.timers.size());
         core.table.for_each_live([](std::uint32_t i, detail::slot& sl) {
+            std::fprintf(stderr, "  slot %u live: handle %d state %d listener %d in_flight %u\n", i,
+                         static_cast<int>(sl.handle), static_cast<int>(sl.state), sl.listener,
+                         sl.in_flight);
             for (int d = 0; d < 2; ++d) {
                 for (const detail::operation* op = sl.queue[d].head; op; op = op->next)
                     std::fprintf(stderr, "  slot %u (state %d) dir %d: op kind %d in_kernel %d "
