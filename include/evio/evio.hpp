@@ -2,6 +2,7 @@
 // Umbrella header: everything a user of evio needs.
 #pragma once
 
+#include <evio/buffer_lease.hpp>
 #include <evio/cancellation.hpp>
 #include <evio/config.hpp>
 #include <evio/endpoint.hpp>

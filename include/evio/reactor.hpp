@@ -33,6 +33,19 @@ struct reactor_options {
     unsigned uring_entries = 1024;
     /// When true, EVIO_BACKEND=epoll|io_uring|iocp in the environment overrides `automatic`.
     bool honor_environment = true;
+    /// Bytes per receive() buffer (tcp_stream::receive leases them): 64 .. 1 MiB.
+    std::size_t receive_buffer_size = 16384;
+    /// At most this many receive() buffers exist (1 .. 32768); they are allocated 64 at a time,
+    /// when needed. receive() fails with errc::no_buffer_space when all are in use.
+    std::uint32_t receive_buffers_max = 4096;
+};
+
+/// What receive()'s buffer pool holds (reactor::receive_buffers).
+struct buffer_stats {
+    std::size_t buffer_size = 0; ///< bytes per buffer
+    std::size_t allocated = 0;   ///< buffers that exist (free or in use)
+    std::size_t leased = 0;      ///< held by buffer_lease objects (and reads in progress)
+    std::size_t stashed = 0;     ///< io_uring: received data no receive() has taken yet
 };
 
 /// The event loop. Owns every registration (token) and the coroutines handed to `spawn`.
@@ -72,6 +85,13 @@ public:
                                             "EVIO_BACKEND must be epoll, io_uring, iocp or automatic");
             }
         }
+        // Contract-free input check: bad options are the caller's data, reported as an error.
+        if (opts.receive_buffer_size < 64 || opts.receive_buffer_size > (std::size_t{1} << 20) ||
+            opts.receive_buffers_max < 1 || opts.receive_buffers_max > detail::buffer_pool::max_limit)
+            throw std::system_error(make_error_code(errc::invalid_argument),
+                                    "reactor_options: receive_buffer_size must be 64 .. 1048576 and "
+                                    "receive_buffers_max 1 .. 32768");
+        core_.pool.configure(opts.receive_buffer_size, opts.receive_buffers_max);
         open(want, opts);
     }
 
@@ -187,6 +207,36 @@ public:
     bool start(detail::operation& op) {
         detail::slot& s = core_.table.checked(op.tok);
         return with_room([&](auto& r) { return r.start(op, s); });
+    }
+
+    /// receive(): true when the room fills buffers itself (io_uring's provided-buffer ring);
+    /// false when the awaitable leases a pool buffer and reads into it.
+    bool provides_buffers() {
+        return with_room([](auto& r) {
+            if constexpr (requires { r.provides_buffers(); }) return r.provides_buffers();
+            else return false;
+        });
+    }
+    /// receive() on a room that does not provide buffers: a free pool buffer (counted as
+    /// leased), or -1 when all are in use.
+    std::int32_t acquire_buffer() {
+        const std::int32_t id = core_.pool.acquire();
+        if (id >= 0) ++core_.pool.leased;
+        return id;
+    }
+    /// A leased buffer comes back (buffer_lease's destructor): to the free list, or on io_uring
+    /// to the kernel's buffer ring.
+    void release_buffer(std::uint32_t id) noexcept {
+        --core_.pool.leased;
+        with_room([id, this](auto& r) {
+            if constexpr (requires { r.give_back(id); }) r.give_back(id);
+            else core_.pool.put(id);
+        });
+    }
+    /// The receive() buffer pool's counts.
+    buffer_stats receive_buffers() const noexcept {
+        return {core_.pool.buffer_size(), core_.pool.allocated(), core_.pool.leased,
+                core_.pool.stashed};
     }
 
     /// Asks the room to cancel `op`: it resumes once with operation_canceled, or with its own
@@ -445,6 +495,8 @@ inline void reactor::destroy() noexcept {
     });
     // Contract: a socket that outlives its reactor would later deregister from freed memory.
     EVIO_CONTRACT(1, "reactor.outlived_by_handle", core_.table.live() == 0);
+    // Contract: a buffer_lease that outlives its reactor would point into freed memory.
+    EVIO_CONTRACT(1, "reactor.outlived_by_lease", core_.pool.leased == 0);
     core_.running = false;
 }
 

@@ -2,6 +2,7 @@
 // evio::tcp_stream: a connected TCP socket with awaitable reads and writes.
 #pragma once
 
+#include <evio/buffer_lease.hpp>
 #include <evio/detail/io_op.hpp>
 #include <evio/detail/registered_handle.hpp>
 #include <evio/detail/socket.hpp>
@@ -30,6 +31,52 @@ public:
         if (op_.error) return error();
         return op_.done;
     }
+};
+
+/// Awaitable of `tcp_stream::receive`: result<buffer_lease>, an empty lease at end of stream.
+/// On io_uring the kernel picks the buffer (multishot recv into the provided-buffer ring; data
+/// that arrives before the next receive() waits in the reactor, a few buffers per stream at
+/// most). Elsewhere the op leases a pool buffer when it starts and reads into it.
+class receive_op : public detail::io_awaiter {
+public:
+    receive_op(reactor* r, token t) noexcept : io_awaiter(r, t, detail::op_kind::recv) {
+        op_.provided = true;
+    }
+    receive_op(receive_op&& o) noexcept : io_awaiter(std::move(o)), early_(o.early_) {}
+    ~receive_op() {
+        if (op_.buffer >= 0) r_->release_buffer(static_cast<std::uint32_t>(op_.buffer));
+    }
+
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        if (r_ != nullptr && op_.tok.valid() && !r_->provides_buffers()) {
+            op_.provided = false;
+            op_.buffer = r_->acquire_buffer();
+            if (op_.buffer < 0) {
+                early_ = make_error_code(errc::no_buffer_space);
+                return false;
+            }
+            op_.buf = r_->core().pool.data(static_cast<std::uint32_t>(op_.buffer));
+            op_.len = r_->core().pool.buffer_size();
+        }
+        return io_awaiter::await_suspend(h);
+    }
+
+    result<buffer_lease> await_resume() noexcept {
+        settle();
+        if (early_) return early_;
+        if (op_.error || op_.done == 0) { // an error, or the end of the stream: no bytes to hold
+            if (op_.buffer >= 0)
+                r_->release_buffer(static_cast<std::uint32_t>(std::exchange(op_.buffer, -1)));
+            if (op_.error) return error();
+            return buffer_lease{};
+        }
+        const auto id = static_cast<std::uint32_t>(std::exchange(op_.buffer, -1));
+        return buffer_lease(*r_, id, op_.buf, op_.done);
+    }
+
+private:
+    std::error_code early_{};
 };
 
 /// Awaitable of `tcp_stream::write_some`: result<size_t>.
@@ -149,6 +196,12 @@ public:
     [[nodiscard]] read_some_op read_some(std::span<std::byte> buf) noexcept {
         return {r_, t_, buf};
     }
+    /// Reads what is available into a buffer the reactor owns (receive_buffer_size bytes at
+    /// most). Returns: a lease on the bytes; an empty lease means the peer closed its side.
+    /// Reads and receives on one stream may be mixed: bytes come out in stream order.
+    /// Errors: no_buffer_space when every receive buffer is in use (nothing is lost: the data
+    /// stays queued), and those of read_some.
+    [[nodiscard]] receive_op receive() noexcept { return {r_, t_}; }
     /// Writes at most `buf.size()` bytes. Returns: the byte count written.
     /// Errors: broken_pipe (never SIGPIPE), connection_reset, operation_canceled, closed.
     [[nodiscard]] write_some_op write_some(std::span<const std::byte> buf) noexcept {

@@ -51,6 +51,11 @@ struct operation {
     /// ends it with ECANCELED instead of issuing it again (uring: a cancelled io-wq send reports
     /// -EINTR; both: a partial read_exact/write_all or an accept retry is not continued).
     bool cancel_requested = false;
+    /// receive(): the reactor supplies the buffer (io_uring's provided-buffer ring) and sets
+    /// `buf`, `done` and `buffer`; false for reads into the caller's buffer.
+    bool provided = false;
+    /// receive(): the pool buffer this op holds (buffer_pool id), -1 when none.
+    std::int32_t buffer = -1;
     std::byte* buf = nullptr;
     std::size_t len = 0;
     std::size_t done = 0;   ///< bytes transferred so far

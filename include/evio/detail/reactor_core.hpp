@@ -3,6 +3,7 @@
 #pragma once
 
 #include <evio/config.hpp>
+#include <evio/detail/buffer_pool.hpp>
 #include <evio/detail/cancel.hpp>
 #include <evio/detail/contract.hpp>
 #include <evio/detail/operation.hpp>
@@ -141,6 +142,7 @@ struct reactor_core {
     reactor_core& operator=(const reactor_core&) = delete;
 
     token_table table;
+    buffer_pool pool; ///< receive()'s buffers
     std::uint64_t turn = 1;
     std::size_t pending_ops = 0;  ///< ops parked or held by the kernel
     std::size_t spawned = 0;      ///< live detached tasks
@@ -219,13 +221,16 @@ struct reactor_core {
         return true;
     }
 
+    static_assert(EVIO_TURN_BUDGET > 0 && EVIO_TURN_BUDGET < 65536, "slot::budget_used is 16 bits");
     /// Fairness: may this token complete one more op inline in this turn?
     bool within_budget(slot& s) noexcept {
         if (s.budget_turn != static_cast<std::uint32_t>(turn)) {
             s.budget_turn = static_cast<std::uint32_t>(turn);
             s.budget_used = 0;
         }
-        return ++s.budget_used <= EVIO_TURN_BUDGET;
+        if (s.budget_used >= EVIO_TURN_BUDGET) return false;
+        ++s.budget_used;
+        return true;
     }
 };
 

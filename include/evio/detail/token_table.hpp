@@ -23,16 +23,19 @@ struct slot {
     std::uint8_t interest = interest_none; ///< directions with operations waiting
     bool accept_backoff = false;           ///< accept hit EMFILE: wait before trying again
     bool listener = false;
-    bool multishot = false;                ///< io_uring: a multishot accept is armed
+    bool multishot = false; ///< io_uring: a multishot accept (listener) or recv (stream) is armed
     std::uint8_t retry_queued = interest_none; ///< directions with an entry in core.retries
     /// Directions known to have nothing to do: the last try met EAGAIN, or a read came back
     /// short, and no readiness edge since. epoll: the next op waits for the edge instead of a
     /// system call that would fail; io_uring: the next recv asks the kernel to poll first.
     std::uint8_t drained = interest_none;
     bool read_final = false; ///< epoll: RDHUP/HUP/ERR seen: a short read may precede the EOF
+    /// io_uring: received data (or the end of the stream) waits in the room's stash for this
+    /// token: its reads are served from there, in order, before anything new.
+    bool buffered = false;
+    std::uint16_t budget_used = 0;         ///< inline completions in turn `budget_turn`
     std::uint32_t in_flight = 0;           ///< ops the kernel still holds (uring/iocp)
     std::uint32_t next_free = ~std::uint32_t{0};
-    std::uint32_t budget_used = 0;         ///< inline completions in turn `budget_turn`
     std::uint32_t budget_turn = 0;         ///< low 32 bits of the turn (keeps a slot at 64 bytes)
     op_queue queue[2];                     ///< per direction FIFO; head is the active op
 
@@ -87,6 +90,7 @@ public:
         s.retry_queued = interest_none;
         s.drained = interest_none;
         s.read_final = false;
+        s.buffered = false;
         s.budget_used = 0;
         s.next_free = npos;
         ++live_;

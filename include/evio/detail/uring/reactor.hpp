@@ -20,6 +20,12 @@
 //   queue; connections accepted with no waiter are stashed for the next accept(). When the kernel
 //   ends a multishot (no IORING_CQE_F_MORE: EMFILE, ...) it is re-armed while waiters remain.
 //   A kernel that rejects multishot (-EINVAL) makes the ring fall back to one-shot accept.
+// - receive() (buffer leases): one multishot recv per stream (6.0+; one-shot before) with
+//   IOSQE_BUFFER_SELECT from a provided-buffer ring (io_uring_register_buf_ring, 5.19+) that
+//   buffer_pool fills a chunk at a time. A CQE with no waiting read goes to the stream's stash
+//   (slot::buffered); a stash of stash_cap buffers cancels the multishot (the rest stays in the
+//   socket: TCP flow control). While a multishot is armed or a stash holds data, every read of
+//   the stream (read_some too) is served from them, so bytes never reorder.
 // - Close is IORING_OP_CLOSE, submitted at once (the fd number is free on return, like close(2)).
 // - Quirks: -EAGAIN/-EINTR in a CQE are resubmitted; a full SQ is flushed, and what still does
 //   not fit waits in a backlog for the next turn (io_uring_get_sqe(3) may return NULL).
@@ -35,9 +41,11 @@
 #include <evio/detail/room.hpp>
 #include <evio/detail/syscall.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <liburing.h>
+#include <new>
 #include <string>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -94,6 +102,7 @@ public:
     ~uring_reactor() {
         io_uring_queue_exit(&ring_);
         ::close(evfd_);
+        if (br_) ::operator delete(static_cast<void*>(br_), std::align_val_t{4096});
     }
 
     /// Sockets need no registration with the ring: the token is all a CQE needs. A new socket
@@ -103,8 +112,29 @@ public:
         return {};
     }
 
+    /// receive(): true when the kernel fills the buffers (a provided-buffer ring is registered;
+    /// set up on the first call). False when the kernel refuses it (< 5.19): receive() then
+    /// leases a pool buffer and reads into it, as on epoll.
+    bool provides_buffers() {
+        if (buffers_ == 0) buffers_ = setup_buffer_ring() ? 1 : -1;
+        return buffers_ > 0;
+    }
+
+    /// A buffer comes back from a lease (or a stash): into the kernel's ring at once.
+    void give_back(std::uint32_t id) noexcept {
+        if (br_ == nullptr) {
+            core_.pool.put(id);
+            return;
+        }
+        io_uring_buf_ring_add(br_, core_.pool.data(id), static_cast<unsigned>(core_.pool.buffer_size()),
+                              static_cast<unsigned short>(id), br_mask_, 0);
+        io_uring_buf_ring_advance(br_, 1);
+    }
+
     bool start(operation& op, slot& s) {
         if (op.kind == op_kind::accept && multishot_ok_) return start_accept(op, s);
+        if (op.kind == op_kind::recv && (op.provided || s.multishot || s.buffered)) [[unlikely]]
+            return start_stream(op, s);
         const direction d = direction_of(op.kind);
         op_queue& q = s.q(d);
         const bool idle = q.empty();
@@ -163,12 +193,13 @@ public:
     /// resume the never-submitted ops with ECANCELED now.
     void cancel_all(slot& s) {
         if (s.multishot) {
-            push_cancel(encode_ms(s.generation, index_of(s)));
+            push_cancel(multishot_target(s, index_of(s)));
             // The armed multishot accept holds the listening socket until its final CQE: count
             // it as pending so run() does not return while the port still accepts connections.
             ++core_.pending_ops;
         }
         close_stash(index_of(s));
+        close_stream(s, index_of(s));
         for (int di = 0; di < 2; ++di) {
             op_queue& q = s.queue[di];
             operation* head = q.head;
@@ -249,6 +280,10 @@ public:
             if (!s->multishot && !s->accept_backoff && !s->q(d).empty()) arm_multishot(*s, t);
             return;
         }
+        if (d == direction::read && !s->listener) {
+            feed(t);
+            return;
+        }
         operation* head = s->q(d).head;
         if (head && !head->in_kernel && !(head->kind == op_kind::accept && s->accept_backoff))
             submit(*head, *s);
@@ -294,10 +329,11 @@ public:
         std::size_t held = 0;
         core_.table.for_each_live([&](std::uint32_t i, slot& s) {
             if (s.multishot) {
-                push_cancel(encode_ms(s.generation, i));
+                push_cancel(multishot_target(s, i));
                 ++held;
             }
             close_stash(i);
+            close_stream(s, i);
             for (int di = 0; di < 2; ++di) {
                 operation* head = s.queue[di].head;
                 if (head && head->in_kernel) {
@@ -333,6 +369,10 @@ private:
     static constexpr std::uint64_t tag_wake = 3;
     static constexpr std::uint64_t tag_accept_ms = 4; ///< a listener's multishot accept
     static constexpr std::uint64_t tag_close = 5;     ///< IORING_OP_CLOSE of a deregistered socket
+    static constexpr std::uint64_t tag_recv_ms = 6;   ///< a stream's multishot recv (receive())
+    static constexpr int buffer_group = 0;            ///< the provided-buffer ring's group id
+    /// Buffers a stream's stash may hold before its multishot recv is cancelled.
+    static constexpr std::size_t stash_cap = 8;
     static constexpr std::uint64_t wake_tag = tag_wake << tag_shift;
 
     [[noreturn]] static void fail(const char* what, int err) {
@@ -388,9 +428,14 @@ private:
                (static_cast<std::uint64_t>(d) << tag_shift);
     }
 
-    static std::uint64_t encode_ms(std::uint32_t generation, std::uint32_t index) noexcept {
+    static std::uint64_t encode_ms(std::uint32_t generation, std::uint32_t index,
+                                   std::uint64_t tag = tag_accept_ms) noexcept {
         return static_cast<std::uint64_t>(index) |
-               (static_cast<std::uint64_t>(generation & 0xffffffu) << 32) | (tag_accept_ms << tag_shift);
+               (static_cast<std::uint64_t>(generation & 0xffffffu) << 32) | (tag << tag_shift);
+    }
+    /// The user_data of the multishot armed on `s`: accept on a listener, recv on a stream.
+    static std::uint64_t multishot_target(const slot& s, std::uint32_t index) noexcept {
+        return encode_ms(s.generation, index, s.listener ? tag_accept_ms : tag_recv_ms);
     }
 
     std::uint32_t index_of(const slot& s) noexcept {
@@ -491,6 +536,279 @@ private:
         op->waiter.resume(); // `s` may be dangling from here on
     }
 
+    // ---- receive(): provided buffers, multishot recv, the per-stream stash ----
+
+    struct received { ///< one buffer of received data, `off` bytes of it already read
+        std::uint32_t id;
+        std::uint32_t len;
+        std::uint32_t off;
+    };
+    struct stream_stash {
+        std::vector<received> q; ///< oldest first, from `head`
+        std::size_t head = 0;
+        int end = 1;             ///< after the data: 0 end of stream, -errno an error, 1 nothing
+        bool cancelling = false; ///< the multishot is being cancelled because the stash is full
+        std::size_t size() const noexcept { return q.size() - head; }
+    };
+
+    stream_stash& stream_of(std::uint32_t index) {
+        if (streams_.size() <= index) streams_.resize(index + 1);
+        return streams_[index];
+    }
+
+    /// Registers the provided-buffer ring (one entry per buffer the pool may ever hold) and puts
+    /// the pool's first chunk in it. False when the kernel refuses (< 5.19) or memory is short.
+    bool setup_buffer_ring() noexcept {
+        unsigned entries = 1;
+        while (entries < core_.pool.max()) entries <<= 1;
+        std::size_t bytes = entries * sizeof(io_uring_buf);
+        if (bytes < 4096) bytes = 4096;
+        void* mem = ::operator new(bytes, std::align_val_t{4096}, std::nothrow);
+        if (mem == nullptr) return false;
+        std::memset(mem, 0, bytes);
+        auto* br = static_cast<io_uring_buf_ring*>(mem);
+        io_uring_buf_ring_init(br);
+        io_uring_buf_reg reg{};
+        reg.ring_addr = reinterpret_cast<std::uint64_t>(mem);
+        reg.ring_entries = entries;
+        reg.bgid = buffer_group;
+        int err = 0;
+        if (fault_injected(sys::uring_probe, &err) || io_uring_register_buf_ring(&ring_, &reg, 0) < 0) {
+            ::operator delete(mem, std::align_val_t{4096});
+            return false;
+        }
+        br_ = br;
+        br_mask_ = static_cast<unsigned>(io_uring_buf_ring_mask(entries));
+        (void)grow_ring();
+        return true;
+    }
+
+    /// One more chunk of the pool into the ring. False at the pool's limit.
+    bool grow_ring() noexcept {
+        const std::uint32_t n = core_.pool.grow();
+        const std::uint32_t first = core_.pool.allocated() - n;
+        for (std::uint32_t i = 0; i < n; ++i)
+            io_uring_buf_ring_add(br_, core_.pool.data(first + i),
+                                  static_cast<unsigned>(core_.pool.buffer_size()),
+                                  static_cast<unsigned short>(first + i), br_mask_, static_cast<int>(i));
+        io_uring_buf_ring_advance(br_, static_cast<int>(n));
+        return n > 0;
+    }
+
+    /// Deregistration or destruction: the stash's buffers go back to the ring.
+    void close_stream(slot& s, std::uint32_t index) noexcept {
+        s.buffered = false;
+        if (index >= streams_.size()) return;
+        stream_stash& st = streams_[index];
+        for (std::size_t i = st.head; i < st.q.size(); ++i) {
+            --core_.pool.stashed;
+            give_back(st.q[i].id);
+        }
+        st.q.clear();
+        st.head = 0;
+        st.end = 1;
+        st.cancelling = false;
+    }
+
+    /// start() of a read on a stream with stream state (a receive(), or a read while a multishot
+    /// is armed or data is stashed): from the stash at once when it is next in line and within
+    /// budget, else queued behind the others.
+    bool start_stream(operation& op, slot& s) {
+        op_queue& q = s.q(direction::read);
+        if (q.empty() && s.buffered && core_.within_budget(s) && take(op, s, op.tok.index))
+            return false;
+        q.push(&op);
+        s.interest |= interest_read;
+        ++core_.pending_ops;
+        if (q.head == &op) submit(op, s); // -> kick_stream, or an SQE for a plain read
+        return true;
+    }
+
+    /// The head read of a stream needs data: stashed data is handed out at the end of the turn;
+    /// an armed multishot will deliver it; else a receive() arms one (a plain read goes on as
+    /// an ordinary recv SQE: submit routes here only while stream state exists).
+    void kick_stream(operation& op, slot& s) {
+        if (s.buffered)
+            core_.retry_later(op.tok, direction::read);
+        else if (!s.multishot)
+            arm_receive(s, op.tok);
+    }
+
+    /// Hands stashed data to the waiting reads of `t`, oldest first, within the turn budget; then
+    /// makes sure the head has something coming.
+    void feed(token t) {
+        for (;;) {
+            slot* s = core_.table.find(t);
+            if (!s) return;
+            op_queue& q = s->q(direction::read);
+            operation* op = q.head;
+            if (!op || op->in_kernel) return; // a plain recv SQE in flight: its CQE goes on
+            if (!s->buffered) {
+                submit(*op, *s);
+                return;
+            }
+            if (!core_.within_budget(*s)) {
+                core_.retry_later(t, direction::read);
+                return;
+            }
+            if (!take(*op, *s, t.index)) continue; // read_exact emptied the stash: wait for more
+            q.pop();
+            if (q.empty()) s->interest &= static_cast<std::uint8_t>(~interest_read);
+            --core_.pending_ops;
+            op->waiter.resume(); // `s` may be dangling from here on
+        }
+    }
+
+    /// Serves `op` from the stash. True when it finished: a receive() got the oldest buffer
+    /// (the lease takes it over), a plain read got a copy (read_exact: the whole length), or the
+    /// stash's end (end of stream, an error) was reached.
+    bool take(operation& op, slot& s, std::uint32_t index) noexcept {
+        stream_stash& st = streams_[index];
+        bool finished = false;
+        while (!finished && st.head < st.q.size()) {
+            received& e = st.q[st.head];
+            const std::uint32_t id = e.id;
+            if (op.provided) {
+                op.buffer = static_cast<std::int32_t>(id);
+                op.buf = core_.pool.data(id) + e.off;
+                op.done = e.len - e.off;
+                pop_received(st);
+                --core_.pool.stashed;
+                ++core_.pool.leased;
+                finished = true;
+                break;
+            }
+            const std::size_t n = std::min<std::size_t>(e.len - e.off, op.len - op.done);
+            std::memcpy(op.buf + op.done, core_.pool.data(id) + e.off, n);
+            op.done += n;
+            e.off += static_cast<std::uint32_t>(n);
+            if (e.off == e.len) {
+                pop_received(st);
+                --core_.pool.stashed;
+                give_back(id);
+            }
+            finished = !op.all || op.done == op.len;
+        }
+        if (!finished && st.end <= 0) { // all data served: the end of the stream, or an error
+            if (st.end < 0) {
+                op.error = -st.end;
+                st.end = 1; // an error is reported once; the end of the stream stays
+            } else if (op.all && op.done < op.len) {
+                op.error = error_eof;
+            }
+            finished = true;
+        }
+        s.buffered = st.size() != 0 || st.end <= 0;
+        return finished;
+    }
+
+    static void pop_received(stream_stash& st) noexcept {
+        if (++st.head == st.q.size()) {
+            st.q.clear();
+            st.head = 0;
+        }
+    }
+
+    /// Arms the stream's multishot recv (one-shot on kernels < 6.0) into the provided buffers.
+    void arm_receive(slot& s, token t) {
+        const std::uint64_t ud = encode_ms(t.generation, t.index, tag_recv_ms);
+        if (fault_hook_slot().load(std::memory_order_relaxed) != nullptr) [[unlikely]] {
+            std::size_t n = core_.pool.buffer_size();
+            if (const int err = fault_error_io(sys::ring_recv, n)) { // completes as a final CQE
+                injected_.push_back({ud, -err});
+                s.multishot = true;
+                ++s.in_flight;
+                ++in_kernel_;
+                wake();
+                return;
+            }
+        }
+        io_uring_sqe* sqe = backlog_.empty() ? get_sqe() : nullptr;
+        if (!sqe) {
+            backlog_.push_back({ud, false});
+            return;
+        }
+        if (recv_ms_ok_)
+            io_uring_prep_recv_multishot(sqe, s.handle, nullptr, 0, 0);
+        else
+            io_uring_prep_recv(sqe, s.handle, nullptr, static_cast<unsigned>(core_.pool.buffer_size()), 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = buffer_group;
+        io_uring_sqe_set_data64(sqe, ud);
+        s.multishot = true;
+        ++s.in_flight;
+        ++in_kernel_;
+    }
+
+    /// A CQE of a stream's multishot recv: data into the stash, then to the waiting reads.
+    void dispatch_receive(std::uint32_t index, std::uint32_t gen24, int res, unsigned flags) {
+        slot* sp = index < core_.table.capacity() ? &core_.table.at(index) : nullptr;
+        // Contract: a CQE for a slot that was freed means a buffer was released too early.
+        EVIO_CONTRACT(1, "completion.after_free",
+                      sp && sp->state != slot_state::free && (sp->generation & 0xffffffu) == gen24 &&
+                          sp->multishot && sp->in_flight > 0);
+        slot& s = *sp;
+        const bool more = (flags & IORING_CQE_F_MORE) != 0;
+        if (!more) {
+            s.multishot = false;
+            --s.in_flight;
+            --in_kernel_;
+        }
+        const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
+        const auto id = static_cast<std::uint32_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+        if (core_.destroying || s.state == slot_state::deregistering) {
+            if (has_buffer) give_back(id);
+            if (!more && !core_.destroying) --core_.pending_ops; // counted by cancel_all
+            if (!core_.destroying && s.in_flight == 0) core_.table.finish_deregister(index);
+            return;
+        }
+        stream_stash& st = stream_of(index);
+        if (!more) st.cancelling = false;
+        bool starved = false;
+        if (res > 0 && has_buffer) {
+            st.q.push_back({id, static_cast<std::uint32_t>(res), 0});
+            ++core_.pool.stashed;
+            s.buffered = true;
+        } else if (has_buffer) {
+            give_back(id);
+        }
+        if (res == -ENOBUFS) {
+            // The ring ran dry. Grow the pool only for a receive() that waits with nothing
+            // stashed: a stream nobody reads never makes it grow.
+            const operation* head = s.q(direction::read).head;
+            if (head && head->provided && !s.buffered) starved = !grow_ring();
+        } else if (res == -EINVAL && recv_ms_ok_) {
+            recv_ms_ok_ = false; // kernel < 6.0: one-shot recvs with a selected buffer from now on
+        } else if (res == 0 && !more) {
+            st.end = 0;
+            s.buffered = true;
+        } else if (res < 0 && res != -EAGAIN && res != -EINTR && res != -ECANCELED) {
+            st.end = res;
+            s.buffered = true;
+        }
+        const token t{index, s.generation, core_.table.owner()};
+        operation* head = s.q(direction::read).head;
+        if (starved && head && head->provided && !s.buffered) {
+            // Every buffer is leased or stashed: this receive() fails; the data stays queued.
+            op_queue& q = s.q(direction::read);
+            q.pop();
+            if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_read);
+            --core_.pending_ops;
+            head->error = ENOBUFS;
+            if (!q.empty()) core_.retry_later(t, direction::read);
+            head->waiter.resume();
+            return;
+        }
+        feed(t); // resumes readers: `s` and `st` may be dangling after it
+        slot* now = core_.table.find(t);
+        stream_stash& left = streams_[index];
+        if (now && now->multishot && !left.cancelling && left.size() >= stash_cap) {
+            // Nobody reads this stream fast enough: stop taking buffers for it.
+            left.cancelling = true;
+            push_cancel(encode_ms(t.generation, index, tag_recv_ms));
+        }
+    }
+
     io_uring_sqe* get_sqe() noexcept {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
         if (!sqe) {
@@ -503,6 +821,10 @@ private:
 
     /// Hands the head op of its direction to the kernel (or to the backlog if the SQ is full).
     void submit(operation& op, slot& s) {
+        if (op.kind == op_kind::recv && (op.provided || s.multishot || s.buffered)) [[unlikely]] {
+            kick_stream(op, s);
+            return;
+        }
         std::size_t len = op.len - op.done;
         if (fault_hook_slot().load(std::memory_order_relaxed) != nullptr) [[unlikely]] {
             len = fault_at_submit(op, s, len);
@@ -597,8 +919,9 @@ private:
         slot& s = core_.table.at(index);
         if (s.state == slot_state::free || (s.generation & 0xffffffu) != gen24) return;
         const bool going = core_.destroying || s.state == slot_state::deregistering;
-        if (tag == tag_accept_ms) {
-            if (s.multishot && going) push_cancel(target);
+        if (tag == tag_accept_ms || tag == tag_recv_ms) {
+            if (s.multishot && (going || (tag == tag_recv_ms && stream_of(index).cancelling)))
+                push_cancel(target);
             return;
         }
         const operation* head = s.q(static_cast<direction>(tag)).head;
@@ -622,6 +945,13 @@ private:
                 slot& s = core_.table.at(index);
                 if (s.state == slot_state::registered && !s.multishot && !s.q(direction::read).empty())
                     arm_multishot(s, s.q(direction::read).head->tok);
+                continue;
+            }
+            if ((b.user_data >> tag_shift) == tag_recv_ms) {
+                slot& s = core_.table.at(index);
+                operation* head = s.q(direction::read).head;
+                if (s.state == slot_state::registered && head && !head->in_kernel && !s.multishot)
+                    submit(*head, s);
                 continue;
             }
             const auto d = static_cast<direction>(b.user_data >> tag_shift);
@@ -676,6 +1006,11 @@ private:
         if (tag == tag_accept_ms) {
             dispatch_accept(static_cast<std::uint32_t>(ud),
                             static_cast<std::uint32_t>(ud >> 32) & 0xffffffu, res, flags);
+            return;
+        }
+        if (tag == tag_recv_ms) {
+            dispatch_receive(static_cast<std::uint32_t>(ud),
+                             static_cast<std::uint32_t>(ud >> 32) & 0xffffffu, res, flags);
             return;
         }
         if (tag == tag_wake) {
@@ -814,6 +1149,11 @@ private:
     bool multishot_ok_ = true;
     bool poll_first_ok_ = true; ///< IORING_RECVSEND_POLL_FIRST accepted (kernel >= 5.19)
     std::vector<std::vector<int>> stash_; ///< per listener slot: accepted, not yet handed out
+    std::vector<stream_stash> streams_;   ///< per stream slot: received, not yet read
+    io_uring_buf_ring* br_ = nullptr;     ///< the provided-buffer ring (receive())
+    unsigned br_mask_ = 0;
+    int buffers_ = 0;          ///< provided buffers: 0 not tried yet, 1 registered, -1 refused
+    bool recv_ms_ok_ = true;   ///< multishot recv accepted (kernel >= 6.0), else one-shot
 
 public:
     /// False once the kernel rejected multishot accept (then accept is one-shot).
