@@ -2,7 +2,12 @@
 // evio echo server for the side-by-side benchmark: written the way a user would (accept loop,
 // one spawned coroutine per connection, co_await read_some / write_all), no tuning.
 //
-//   evio_echo_server [--backend io_uring|epoll|auto] [--port N] [--max-reads N]
+//   evio_echo_server [--backend io_uring|epoll|auto] [--api receive|read_some] [--port N]
+//                    [--max-reads N]
+//
+// --api receive (the default) reads with tcp_stream::receive(): buffer leases (on io_uring a
+// multishot recv into the kernel's provided-buffer ring, as the raw liburing server does);
+// --api read_some reads into a 16 KiB array in the coroutine frame.
 //
 // Prints "port N pid P backend NAME" as its first line (port 0 picks a free port). With
 // --max-reads N it stops after N successful reads in total (callgrind counts a known number of
@@ -21,6 +26,7 @@ struct options {
     std::uint16_t port = 0;
     evio::backend_kind backend = evio::backend_kind::automatic;
     long long max_reads = 0; // 0: run until killed
+    bool receive = true;     // --api receive (default) or read_some
 };
 
 long long reads_left = 0; // counts down when --max-reads is given
@@ -36,10 +42,25 @@ evio::task<void> session(evio::reactor& r, evio::tcp_stream s) {
     }
 }
 
-evio::task<void> serve(evio::reactor& r, evio::tcp_listener& lis) {
+evio::task<void> session_receive(evio::reactor& r, evio::tcp_stream s) {
+    (void)s.set_nodelay(true);
+    for (;;) {
+        auto data = co_await s.receive(); // a lease on a 16 KiB reactor buffer
+        if (!data && data.error() == evio::errc::no_buffer_space) { // every buffer in use
+            co_await evio::sleep_for(r, std::chrono::milliseconds(1));
+            continue;
+        }
+        if (!data || data->empty()) break;
+        if (reads_left > 0 && --reads_left == 0) r.stop();
+        if (!co_await s.write_all(data->data())) break;
+    }
+}
+
+evio::task<void> serve(evio::reactor& r, evio::tcp_listener& lis, bool receive) {
     for (;;) {
         auto s = co_await lis.accept();
-        if (s) evio::spawn(r, session(r, std::move(*s)));
+        if (s && receive) evio::spawn(r, session_receive(r, std::move(*s)));
+        else if (s) evio::spawn(r, session(r, std::move(*s)));
         else if (s.error() == evio::errc::operation_canceled) co_return;
     }
 }
@@ -51,6 +72,11 @@ bool parse(int argc, char** argv, options& o) {
         const std::string_view v = argv[++i];
         if (a == "--port") o.port = static_cast<std::uint16_t>(std::atoi(v.data()));
         else if (a == "--max-reads") o.max_reads = std::atoll(v.data());
+        else if (a == "--api") {
+            if (v == "receive") o.receive = true;
+            else if (v == "read_some") o.receive = false;
+            else return false;
+        }
         else if (a == "--backend") {
             if (v == "epoll") o.backend = evio::backend_kind::epoll;
             else if (v == "io_uring") o.backend = evio::backend_kind::io_uring;
@@ -65,13 +91,15 @@ bool parse(int argc, char** argv, options& o) {
 int main(int argc, char** argv) {
     options o;
     if (!parse(argc, argv, o)) {
-        std::fprintf(stderr, "usage: evio_echo_server [--backend io_uring|epoll|auto] [--port N] "
-                             "[--max-reads N]\n");
+        std::fprintf(stderr, "usage: evio_echo_server [--backend io_uring|epoll|auto] "
+                             "[--api receive|read_some] [--port N] [--max-reads N]\n");
         return 2;
     }
     reads_left = o.max_reads;
     try {
-        evio::reactor r{evio::reactor_options{o.backend, 1024, false}};
+        evio::reactor_options ro{o.backend, 1024, false};
+        ro.receive_buffers_max = 8192; // as the raw liburing server: 1000 connections x 64 KiB fit
+        evio::reactor r{ro};
         if (o.backend != evio::backend_kind::automatic && r.backend() != o.backend) {
             std::fprintf(stderr, "evio_echo_server: backend %s unavailable\n",
                          o.backend == evio::backend_kind::epoll ? "epoll" : "io_uring");
@@ -85,7 +113,7 @@ int main(int argc, char** argv) {
         std::printf("port %u pid %d backend %s\n", lis->local_endpoint().value().port(),
                     static_cast<int>(::getpid()), evio::to_string(r.backend()));
         std::fflush(stdout);
-        evio::spawn(r, serve(r, *lis));
+        evio::spawn(r, serve(r, *lis, o.receive));
         r.run();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "evio_echo_server: %s\n", e.what());

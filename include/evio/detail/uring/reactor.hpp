@@ -620,7 +620,8 @@ private:
         q.push(&op);
         s.interest |= interest_read;
         ++core_.pending_ops;
-        if (q.head == &op) submit(op, s); // -> kick_stream, or an SQE for a plain read
+        // The armed multishot will deliver; else kick_stream, or an SQE for a plain read.
+        if (q.head == &op && !s.multishot) submit(op, s);
         return true;
     }
 
@@ -762,8 +763,23 @@ private:
             if (!core_.destroying && s.in_flight == 0) core_.table.finish_deregister(index);
             return;
         }
+        if (!more) stream_of(index).cancelling = false; // this multishot is over
+        op_queue& q = s.q(direction::read);
+        if (res > 0 && has_buffer && !s.buffered && q.head && q.head->provided) {
+            // The common case: a receive() waits and nothing is stashed before this buffer.
+            operation& op = *q.head;
+            op.buffer = static_cast<std::int32_t>(id);
+            op.buf = core_.pool.data(id);
+            op.done = static_cast<std::size_t>(res);
+            ++core_.pool.leased;
+            q.pop();
+            if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_read);
+            --core_.pending_ops;
+            if (operation* next = q.head; next && !s.multishot) submit(*next, s);
+            op.waiter.resume(); // `s` may be dangling from here on
+            return;
+        }
         stream_stash& st = stream_of(index);
-        if (!more) st.cancelling = false;
         bool starved = false;
         if (res > 0 && has_buffer) {
             st.q.push_back({id, static_cast<std::uint32_t>(res), 0});
