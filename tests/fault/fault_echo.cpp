@@ -134,19 +134,35 @@ bool check_prefix(std::uint64_t seed, std::span<const std::byte> got, end_state&
     return true;
 }
 
+/// Odd seeds read with receive() (buffer leases; io_uring: the multishot recv), even seeds
+/// with read_some into the frame.
 evio::task<void> server_session(run_state& st, std::size_t slot, evio::tcp_stream s) {
     std::array<std::byte, 8192> buf;
+    const bool leases = (st.seed & 1) != 0;
     for (;;) {
-        auto n = co_await s.read_some(buf);
+        std::span<std::byte> got;
+        evio::buffer_lease lease;
         end_state& e = st.server[slot].end;
-        if (!n) {
-            e.error = n.error();
-            break;
+        if (leases) {
+            auto l = co_await s.receive();
+            if (!l) {
+                e.error = l.error();
+                break;
+            }
+            lease = std::move(*l);
+            got = lease.data();
+        } else {
+            auto n = co_await s.read_some(buf);
+            if (!n) {
+                e.error = n.error();
+                break;
+            }
+            got = std::span(buf).first(*n);
         }
-        if (*n == 0) break; // end of stream: clean
-        if (!check_prefix(st.seed, std::span(buf).first(*n), e)) break;
-        auto w = co_await s.write_all(std::span(buf).first(*n));
-        st.server[slot].end.written += w ? *n : w.transferred();
+        if (got.empty()) break; // end of stream: clean
+        if (!check_prefix(st.seed, got, e)) break;
+        auto w = co_await s.write_all(got);
+        st.server[slot].end.written += w ? got.size() : w.transferred();
         if (!w) {
             st.server[slot].end.error = w.error();
             break;

@@ -302,3 +302,103 @@ TEST_CASE("a streaming read on io_uring reads inline; an empty socket's read goe
     evio::detail::set_fault_hook(nullptr);
     CHECK(recv_calls <= 1);
 }
+
+TEST_CASE("receive on io_uring: one multishot recv serves a stream's receives, no recv per read") {
+    // Room note: receive() arms one multishot recv per stream into the provided-buffer ring;
+    // it stays armed across receives, so an echo loop submits no recv SQE per message.
+    static std::atomic<int> ring_recvs{0}, recv_calls{0};
+    evio::detail::set_fault_hook([](evio::detail::sys call, int*) {
+        if (call == evio::detail::sys::ring_recv) ++ring_recvs; // an SQE read: arm or submit
+        if (call == evio::detail::sys::recv) ++recv_calls;
+        return false;
+    });
+    evio::reactor r{uring()};
+    auto p = evio::test::connected_pair(r);
+    REQUIRE(r.provides_buffers());
+    ring_recvs = 0;
+    recv_calls = 0;
+    int rounds = 0;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        std::array<std::byte, 64> out{};
+        for (int i = 0; i < 500; ++i) {
+            out[0] = static_cast<std::byte>(i);
+            co_await p.client.write_all(out);
+            std::size_t got = 0;
+            while (got < out.size()) {
+                auto l = co_await p.server.receive();
+                if (!l || l->empty()) co_return;
+                if (got == 0 && l->data()[0] != out[0]) co_return;
+                got += l->size();
+                co_await p.server.write_all(l->data());
+            }
+            std::size_t back = 0; // the client receives too: its own multishot
+            while (back < out.size()) {
+                auto l = co_await p.client.receive();
+                if (!l || l->empty()) co_return;
+                back += l->size();
+            }
+            ++rounds;
+        }
+    }());
+    evio::detail::set_fault_hook(nullptr);
+    CHECK(rounds == 500);
+    CHECK(ring_recvs <= 4); // once per stream (again only if the kernel ended one)
+    CHECK(recv_calls == 0);
+    CHECK(r.receive_buffers().leased == 0);
+}
+
+TEST_CASE("receive on io_uring without a provided-buffer ring falls back to pool buffers") {
+    evio::reactor r{uring()};
+    {
+        // The buffer ring is registered on the first receive(); make that registration fail.
+        injected_failure refuse(evio::detail::sys::uring_probe, EINVAL);
+        CHECK_FALSE(r.provides_buffers());
+    }
+    auto p = evio::test::connected_pair(r);
+    std::string got;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        auto out = evio::test::bytes("pool buffers");
+        co_await p.client.write_all(out);
+        while (got.size() < out.size()) {
+            auto l = co_await p.server.receive();
+            if (!l || l->empty()) break;
+            got += evio::test::text(l->data());
+            CHECK(r.receive_buffers().leased == 1);
+        }
+    }());
+    CHECK(got == "pool buffers");
+    CHECK(r.receive_buffers().leased == 0);
+    CHECK(r.receive_buffers().stashed == 0);
+}
+
+TEST_CASE("receive on io_uring: a stream nobody reads stops taking buffers at the stash cap") {
+    // Room note: a stash of stash_cap (8) buffers cancels the stream's multishot; what arrives
+    // later stays in the socket (TCP flow control) instead of taking more buffers.
+    auto o = uring();
+    o.receive_buffer_size = 1024;
+    evio::reactor r{o};
+    auto p = evio::test::connected_pair(r);
+    std::size_t stashed_first = 0, stashed_later = 0;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        co_await p.client.write_all(evio::test::bytes("x"));
+        auto first = co_await p.server.receive(); // arms the stream's multishot
+        REQUIRE(first);
+        first->release();
+        std::vector<std::byte> some(20 * 1024, std::byte{1}); // 20 buffers: the ring keeps some
+        co_await p.client.write_all(some);
+        co_await evio::sleep_for(r, 50ms);
+        stashed_first = r.receive_buffers().stashed;
+        co_await p.client.write_all(some); // nobody reads: none of this is taken
+        co_await evio::sleep_for(r, 50ms);
+        stashed_later = r.receive_buffers().stashed;
+        std::size_t total = 0; // and nothing is lost
+        while (total < 2 * some.size()) {
+            auto l = co_await evio::with_timeout(r, 5s, p.server.receive());
+            if (!l || l->empty()) break;
+            total += l->size();
+        }
+        CHECK(total == 2 * some.size());
+    }());
+    CHECK(stashed_first >= 8);
+    CHECK(stashed_later == stashed_first);
+}
