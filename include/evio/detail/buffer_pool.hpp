@@ -58,22 +58,29 @@ public:
     /// Free-list rooms (epoll, IOCP, io_uring without a buffer ring): a free buffer, or -1 when
     /// all `max` are leased.
     std::int32_t acquire() {
-        if (free_.empty()) {
-            const std::uint32_t n = grow();
-            free_.reserve(count_); // put() then never allocates (it runs in lease destructors)
-            for (std::uint32_t i = 0; i < n; ++i) free_.push_back(count_ - 1 - i);
-        }
-        if (free_.empty()) return -1;
+        if (free_.empty() && !refill()) return -1;
         const std::uint32_t id = free_.back();
         free_.pop_back();
         return static_cast<std::int32_t>(id);
     }
-    void put(std::uint32_t id) { free_.push_back(id); }
+    /// Never allocates: the free list has room for every buffer (reserved by refill).
+    void put(std::uint32_t id) noexcept { free_.push_back(id); }
 
     std::size_t leased = 0;  ///< buffers held by buffer_lease objects (and pending fallback reads)
     std::size_t stashed = 0; ///< io_uring: received, waiting for a receive()
 
 private:
+    /// The free list ran empty: one more chunk. Out of line: acquire() stays a pop.
+#if defined(__GNUC__)
+    __attribute__((noinline))
+#endif
+    bool refill() {
+        const std::uint32_t n = grow();
+        free_.reserve(count_); // put() then never allocates (it runs in lease destructors)
+        for (std::uint32_t i = 0; i < n; ++i) free_.push_back(count_ - 1 - i);
+        return n > 0;
+    }
+
     std::size_t size_ = 16384;
     std::uint32_t max_ = 4096;
     std::uint32_t count_ = 0;
