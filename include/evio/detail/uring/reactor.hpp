@@ -487,20 +487,26 @@ private:
         stash_[index].clear();
     }
 
-    /// A CQE of a listener's multishot accept.
-    void dispatch_accept(std::uint32_t index, std::uint32_t gen24, int res, unsigned flags) {
+    /// The slot a multishot CQE (accept or recv) is for; its last CQE (no IORING_CQE_F_MORE)
+    /// disarms it and takes it off the in-flight counts.
+    slot& multishot_slot(std::uint32_t index, std::uint32_t gen24, unsigned flags) noexcept {
         slot* sp = index < core_.table.capacity() ? &core_.table.at(index) : nullptr;
         // Contract: a CQE for a slot that was freed means a buffer was released too early.
         EVIO_CONTRACT(1, "completion.after_free",
                       sp && sp->state != slot_state::free && (sp->generation & 0xffffffu) == gen24 &&
                           sp->multishot && sp->in_flight > 0);
-        slot& s = *sp;
-        const bool more = (flags & IORING_CQE_F_MORE) != 0;
-        if (!more) {
-            s.multishot = false;
-            --s.in_flight;
+        if (!(flags & IORING_CQE_F_MORE)) {
+            sp->multishot = false;
+            --sp->in_flight;
             --in_kernel_;
         }
+        return *sp;
+    }
+
+    /// A CQE of a listener's multishot accept.
+    void dispatch_accept(std::uint32_t index, std::uint32_t gen24, int res, unsigned flags) {
+        slot& s = multishot_slot(index, gen24, flags);
+        const bool more = (flags & IORING_CQE_F_MORE) != 0;
         if (core_.destroying || s.state == slot_state::deregistering) {
             if (res >= 0) ::close(res);
             if (!more && !core_.destroying) --core_.pending_ops; // counted by cancel_all
@@ -743,18 +749,8 @@ private:
 
     /// A CQE of a stream's multishot recv: data into the stash, then to the waiting reads.
     void dispatch_receive(std::uint32_t index, std::uint32_t gen24, int res, unsigned flags) {
-        slot* sp = index < core_.table.capacity() ? &core_.table.at(index) : nullptr;
-        // Contract: a CQE for a slot that was freed means a buffer was released too early.
-        EVIO_CONTRACT(1, "completion.after_free",
-                      sp && sp->state != slot_state::free && (sp->generation & 0xffffffu) == gen24 &&
-                          sp->multishot && sp->in_flight > 0);
-        slot& s = *sp;
+        slot& s = multishot_slot(index, gen24, flags);
         const bool more = (flags & IORING_CQE_F_MORE) != 0;
-        if (!more) {
-            s.multishot = false;
-            --s.in_flight;
-            --in_kernel_;
-        }
         const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
         const auto id = static_cast<std::uint32_t>(flags >> IORING_CQE_BUFFER_SHIFT);
         if (core_.destroying || s.state == slot_state::deregistering) {
