@@ -85,7 +85,7 @@ public:
                                             "EVIO_BACKEND must be epoll, io_uring, iocp or automatic");
             }
         }
-        // Contract-free input check: bad options are the caller's data, reported as an error.
+        // Bad options are the caller's input, not a broken contract: an error that names them.
         if (opts.receive_buffer_size < 64 || opts.receive_buffer_size > (std::size_t{1} << 20) ||
             opts.receive_buffers_max < 1 || opts.receive_buffers_max > detail::buffer_pool::max_limit)
             throw std::system_error(make_error_code(errc::invalid_argument),

@@ -262,6 +262,22 @@ TEST_CASE("a reactor destroyed with a receive pending and a lease held frees eve
     CHECK(finished == 0);
 }
 
+TEST_CASE("receive on a closed stream fails with closed and leases nothing") {
+    evio::reactor r{opts()};
+    evio::tcp_stream never_opened;
+    auto p = evio::test::connected_pair(r);
+    p.server.close();
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        auto a = co_await never_opened.receive();
+        REQUIRE_FALSE(a);
+        CHECK(a.error() == evio::errc::closed);
+        auto b = co_await p.server.receive();
+        REQUIRE_FALSE(b);
+        CHECK(b.error() == evio::errc::closed);
+    }());
+    CHECK(r.receive_buffers().leased == 0);
+}
+
 TEST_CASE("reactor_options: receive buffer sizes out of range are refused with a clear error") {
     auto o = opts();
     o.receive_buffer_size = 0;

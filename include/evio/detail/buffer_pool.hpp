@@ -46,7 +46,7 @@ public:
     std::uint32_t grow() noexcept {
         const std::uint32_t n = max_ - count_ < chunk ? max_ - count_ : chunk;
         if (n == 0) return 0;
-        const std::size_t bytes = static_cast<std::size_t>(chunk) * size_;
+        const std::size_t bytes = static_cast<std::size_t>(n) * size_; // the last chunk may be short
         auto* p = static_cast<std::byte*>(::operator new(bytes, std::align_val_t{4096}, std::nothrow));
         if (p == nullptr) return 0;
         std::memset(p, 0, bytes);

@@ -194,8 +194,9 @@ public:
     void cancel_all(slot& s) {
         if (s.multishot) {
             push_cancel(multishot_target(s, index_of(s)));
-            // The armed multishot accept holds the listening socket until its final CQE: count
-            // it as pending so run() does not return while the port still accepts connections.
+            // An armed multishot (accept, or a stream's recv) holds the socket until its final
+            // CQE: count it as pending so run() does not return while a listener still accepts
+            // connections or the kernel still holds a stream's buffers.
             ++core_.pending_ops;
         }
         close_stash(index_of(s));
