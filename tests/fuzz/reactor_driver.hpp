@@ -94,6 +94,7 @@ struct pair_state {
 struct handle {
     tcp_stream s;
     std::shared_ptr<pair_state> st;
+    bool receiving = false; ///< a receive() was started on this stream (io_uring: a multishot recv)
 };
 
 enum class op_type : std::uint8_t {
@@ -230,6 +231,7 @@ private:
         h.st->salt = ++salt_;
         h.st->peer = peer;
         h.s = tcp_stream(r_, ours, *t);
+        h.receiving = false;
     }
 
     /// A connected TCP pair on loopback with 4 KiB buffers (writes block after a few KiB):
@@ -288,7 +290,8 @@ private:
     /// pending (or arrives later): our unsent bytes are then dropped, which the final byte count
     /// must allow.
     void close_ours(handle& h) {
-        multishots_closed_ += h.s.is_open(); // a receive() may have armed a multishot recv
+        if (h.s.is_open() && h.receiving) ++multishots_closed_; // its multishot recv may be armed
+        h.receiving = false;
         if (h.s.is_open() && h.st) {
             h.st->ours_closed = true;
             if (h.st->peer_sent > h.st->received) h.st->reset = true;
@@ -470,6 +473,8 @@ private:
             break;
         }
         case op_type::receive: {
+            // The body runs a turn after start(): the handle may have been reopened meanwhile.
+            if (h.s.is_open()) h.receiving = true;
             co_await wrapped(p, w, st, arg, h.s.receive(), [&](result<buffer_lease> res) {
                 resumed();
                 if (res) {
@@ -718,7 +723,8 @@ private:
     sockaddr_in raw_addr_{};
     std::array<std::stop_source, scopes> scope_{};
     std::vector<std::unique_ptr<record>> recs_;
-    std::size_t multishots_closed_ = 0; ///< listener and stream closes (see check_invariants)
+    /// Closed listeners, and closed streams that had a receive() (see check_invariants).
+    std::size_t multishots_closed_ = 0;
     std::size_t posts_issued_ = 0;
     std::size_t posts_run_ = 0;
     unsigned salt_ = 0;
