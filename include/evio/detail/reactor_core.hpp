@@ -204,6 +204,17 @@ struct reactor_core {
         backoff_deadline = clock::now() + std::chrono::milliseconds(EVIO_ACCEPT_BACKOFF_MS);
     }
 
+    /// The head op of `d` on `s` is finished: takes it off its FIFO (the direction's interest
+    /// bit goes when the FIFO empties) and off the pending count. Every room calls this before
+    /// it resumes a finished head op.
+    operation* pop_head(slot& s, direction d) noexcept {
+        op_queue& q = s.q(d);
+        operation* op = q.pop();
+        if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_of(d));
+        --pending_ops;
+        return op;
+    }
+
     /// Cancels an op that is still in its FIFO and that the kernel does not hold (every room's
     /// cancel() for a queued op): unlinks it and resumes it later in this turn with `error`.
     /// When it was the head, the next op of its direction is retried at the end of the turn (it

@@ -137,9 +137,7 @@ public:
                 if (st == step::retry) [[unlikely]] core_.retry_later(t, d);
                 return;
             }
-            q.pop();
-            if (q.empty()) s->interest &= static_cast<std::uint8_t>(~interest_of(d));
-            --core_.pending_ops;
+            core_.pop_head(*s, d);
             if (op->kind == op_kind::accept && op->error != 0 && is_fd_exhaustion(op->error))
                 core_.note_accept_exhausted(*s, t);
             op->waiter.resume(); // `s` may be dangling now: looked up again above

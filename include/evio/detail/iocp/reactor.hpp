@@ -129,9 +129,7 @@ public:
             return true;
         }
         if (issue(op, s)) return true; // the kernel holds it: a packet will come
-        q.pop();
-        s.interest &= static_cast<std::uint8_t>(~interest_of(d));
-        --core_.pending_ops;
+        core_.pop_head(s, d);
         if (op.kind == op_kind::accept && is_fd_exhaustion(op.error))
             core_.note_accept_exhausted(s, op.tok);
         return false;
@@ -491,9 +489,7 @@ private:
                 return;
             }
             if (issue(*next, *s)) return;
-            q.pop();
-            if (q.empty()) s->interest &= static_cast<std::uint8_t>(~interest_of(d));
-            --core_.pending_ops;
+            core_.pop_head(*s, d);
             if (next->kind == op_kind::accept && is_fd_exhaustion(next->error))
                 core_.note_accept_exhausted(*s, t);
             next->waiter.resume();
@@ -618,9 +614,7 @@ private:
 
         if (op.kind == op_kind::accept && is_fd_exhaustion(op.error))
             core_.note_accept_exhausted(s, op.tok);
-        q.pop();
-        if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_of(d));
-        --core_.pending_ops;
+        core_.pop_head(s, d);
         const token t = op.tok;
         op.waiter.resume(); // `s` may be dangling from here on
         pump(t, d);         // the next op of this direction, if the coroutine did not start it

@@ -272,9 +272,7 @@ public:
                     core_.retry_later(t, d);
                     return;
                 }
-                operation* op = q.pop();
-                if (q.empty()) s->interest &= static_cast<std::uint8_t>(~interest_read);
-                --core_.pending_ops;
+                operation* op = core_.pop_head(*s, d);
                 op->accepted = take_stashed(t.index);
                 op->waiter.resume();
             }
@@ -536,9 +534,7 @@ private:
             op->error = -res;
             if (op->error == EMFILE || op->error == ENFILE) core_.note_accept_exhausted(s, op->tok);
         }
-        q.pop();
-        if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_read);
-        --core_.pending_ops;
+        core_.pop_head(s, direction::read);
         if (!s.multishot && !q.empty() && !s.accept_backoff) arm_multishot(s, q.head->tok);
         op->waiter.resume(); // `s` may be dangling from here on
     }
@@ -660,9 +656,7 @@ private:
                 return;
             }
             if (!take(*op, *s, t.index)) continue; // read_exact emptied the stash: wait for more
-            q.pop();
-            if (q.empty()) s->interest &= static_cast<std::uint8_t>(~interest_read);
-            --core_.pending_ops;
+            core_.pop_head(*s, direction::read);
             op->waiter.resume(); // `s` may be dangling from here on
         }
     }
@@ -769,9 +763,7 @@ private:
             op.buf = core_.pool.data(id);
             op.done = static_cast<std::size_t>(res);
             ++core_.pool.leased;
-            q.pop();
-            if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_read);
-            --core_.pending_ops;
+            core_.pop_head(s, direction::read);
             if (operation* next = q.head; next && !s.multishot) submit(*next, s);
             op.waiter.resume(); // `s` may be dangling from here on
             return;
@@ -804,9 +796,7 @@ private:
         if (starved && head && head->provided && !s.buffered) {
             // Every buffer is leased or stashed: this receive() fails; the data stays queued.
             op_queue& q = s.q(direction::read);
-            q.pop();
-            if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_read);
-            --core_.pending_ops;
+            core_.pop_head(s, direction::read);
             head->error = ENOBUFS;
             if (!q.empty()) core_.retry_later(t, direction::read);
             head->waiter.resume();
@@ -1129,9 +1119,7 @@ private:
         }
         if (op.kind == op_kind::accept && (op.error == EMFILE || op.error == ENFILE))
             core_.note_accept_exhausted(s, op.tok);
-        q.pop();
-        if (q.empty()) s.interest &= static_cast<std::uint8_t>(~interest_of(d));
-        --core_.pending_ops;
+        core_.pop_head(s, d);
         if (operation* next = q.head; next && !(next->kind == op_kind::accept && s.accept_backoff))
             submit(*next, s);
         op.waiter.resume(); // `s` may be dangling from here on
