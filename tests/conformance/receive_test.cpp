@@ -262,6 +262,31 @@ TEST_CASE("a reactor destroyed with a receive pending and a lease held frees eve
     CHECK(finished == 0);
 }
 
+TEST_CASE("read_exact after a receive: data then the end of the stream gives eof with the count") {
+    evio::reactor r{opts()};
+    auto p = evio::test::connected_pair(r);
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        // On io_uring this arms the stream's multishot recv, so "abc" and the end of the stream
+        // wait in the reactor's stash before read_exact asks for more than there is.
+        auto none = co_await evio::with_timeout(r, 10ms, p.server.receive());
+        REQUIRE_FALSE(none);
+        co_await send(p.client, evio::test::bytes("abc"));
+        REQUIRE(p.client.shutdown_send());
+        co_await evio::sleep_for(r, 30ms);
+        std::array<std::byte, 5> five{};
+        auto res = co_await p.server.read_exact(five);
+        REQUIRE_FALSE(res);
+        CHECK(res.error() == evio::errc::eof);
+        CHECK(res.transferred() == 3);
+        CHECK(evio::test::text(std::span(five).first(3)) == "abc");
+        auto end = co_await p.server.receive(); // the end of the stream stays the end
+        REQUIRE(end);
+        CHECK(end->empty());
+    }());
+    CHECK(r.receive_buffers().leased == 0);
+    CHECK(r.receive_buffers().stashed == 0);
+}
+
 TEST_CASE("receive on a closed stream fails with closed and leases nothing") {
     evio::reactor r{opts()};
     evio::tcp_stream never_opened;
