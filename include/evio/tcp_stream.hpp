@@ -42,7 +42,7 @@ public:
     receive_op(reactor* r, token t) noexcept : io_awaiter(r, t, detail::op_kind::recv) {
         op_.provided = true;
     }
-    receive_op(receive_op&& o) noexcept : io_awaiter(std::move(o)), early_(o.early_) {}
+    receive_op(receive_op&& o) noexcept : io_awaiter(std::move(o)), no_buffer_(o.no_buffer_) {}
     ~receive_op() {
         if (op_.buffer >= 0) r_->release_buffer(static_cast<std::uint32_t>(op_.buffer));
     }
@@ -53,7 +53,7 @@ public:
             op_.provided = false;
             op_.buffer = r_->acquire_buffer();
             if (op_.buffer < 0) {
-                early_ = make_error_code(errc::no_buffer_space);
+                no_buffer_ = true;
                 return false;
             }
             op_.buf = r_->core().pool.data(static_cast<std::uint32_t>(op_.buffer));
@@ -64,7 +64,7 @@ public:
 
     result<buffer_lease> await_resume() noexcept {
         settle();
-        if (early_) return early_;
+        if (no_buffer_) return errc::no_buffer_space;
         if (op_.error || op_.done == 0) { // an error, or the end of the stream: no bytes to hold
             if (op_.buffer >= 0)
                 r_->release_buffer(static_cast<std::uint32_t>(std::exchange(op_.buffer, -1)));
@@ -76,7 +76,7 @@ public:
     }
 
 private:
-    std::error_code early_{};
+    bool no_buffer_ = false; ///< every pool buffer was in use: failed before it started
 };
 
 /// Awaitable of `tcp_stream::write_some`: result<size_t>.

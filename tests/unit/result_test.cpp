@@ -5,6 +5,7 @@
 #include <evio/error.hpp>
 #include <evio/result.hpp>
 
+#include <cerrno>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -61,6 +62,15 @@ TEST_CASE("result<void>") {
     CHECK_FALSE(bad);
     CHECK(bad.error() == evio::errc::broken_pipe);
     CHECK_THROWS_AS(bad.value(), std::system_error);
+    // The error keeps its category and value (stored without a std::error_code member).
+    CHECK(ok.error() == std::error_code{});
+    const std::error_code reset(ECONNRESET, std::system_category());
+    evio::result<void> partial{reset, 7};
+    CHECK_FALSE(partial);
+    CHECK(partial.error() == reset);
+    CHECK(&partial.error().category() == &std::system_category());
+    CHECK(partial.transferred() == 7);
+    CHECK(evio::result<void>{std::error_code(0, std::generic_category())}); // value 0: success
 }
 
 TEST_CASE("every errc has a message and is an error_code enum") {
