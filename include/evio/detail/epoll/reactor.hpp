@@ -172,8 +172,12 @@ public:
             if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->read_final = true;
             if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->drained &= static_cast<std::uint8_t>(~interest_read);
             if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s->drained &= static_cast<std::uint8_t>(~interest_write);
+            // A write op parked from here on (by a coroutine the read side resumes) found the
+            // socket full (drained) or waits in core_.retries: the write side needs a retry
+            // only if it had an op before (saves a call and a slot lookup per event).
+            const bool writer = (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && s->q(direction::write).head;
             if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) retry(t, direction::read);
-            if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) retry(t, direction::write);
+            if (writer) retry(t, direction::write);
         }
     }
 
