@@ -8,6 +8,7 @@
 #include <evio/detail/token_table.hpp>
 
 #include <concepts>
+#include <cstddef>
 #include <system_error>
 
 namespace evio::detail {
@@ -23,7 +24,7 @@ concept room = requires(R& r, operation& op, slot& s, token t, native_handle h, 
     { r.start(op, s) } -> std::same_as<bool>;            // true: the waiter stays suspended
     { r.cancel_all(s) };                                  // deregistration steps 2-3, this token only
     { r.retry(t, d) };                                    // retry parked head ops (back-off release)
-    { r.wait(timeout_ms) };                               // one batch of completions, resumed inline
+    { r.wait(timeout_ms) } -> std::same_as<std::size_t>; // one batch, resumed inline; its size
     { r.wake() } noexcept;                                // from any thread
     { r.drain_for_destroy() };                            // kernel releases every buffer
 };

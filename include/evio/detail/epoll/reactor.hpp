@@ -144,10 +144,11 @@ public:
         }
     }
 
-    /// One wait: up to `timeout_ms` (-1: forever), then dispatch the batch.
-    void wait(int timeout_ms) {
+    /// One wait: up to `timeout_ms` (-1: forever), then dispatch the batch. Returns the number
+    /// of events (wake-ups included).
+    std::size_t wait(int timeout_ms) {
         const int n = EVIO_SYSCALL(epoll_wait, -1, ::epoll_wait(epfd_, events_, max_events, timeout_ms));
-        if (n < 0) return; // EINTR (or an injected fault): the loop simply turns again
+        if (n < 0) return 0; // EINTR (or an injected fault): the loop simply turns again
         for (int i = 0; i < n; ++i) {
             const std::uint64_t data = events_[i].data.u64;
             if (data == wake_tag) {
@@ -179,6 +180,7 @@ public:
             if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) retry(t, direction::read);
             if (writer) retry(t, direction::write);
         }
+        return static_cast<std::size_t>(n);
     }
 
     /// Wakes a thread blocked in wait(); safe from any thread.

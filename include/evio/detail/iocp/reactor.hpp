@@ -176,14 +176,14 @@ public:
     void retry(token t, direction d) { pump(t, d); }
 
     /// One GetQueuedCompletionStatusEx batch, up to `timeout_ms` (-1: forever); resumes waiters
-    /// inline.
-    void wait(int timeout_ms) {
+    /// inline. Returns the number of packets (wake-ups included).
+    std::size_t wait(int timeout_ms) {
         ULONG n = 0;
         const DWORD ms = timeout_ms < 0 ? INFINITE : static_cast<DWORD>(timeout_ms);
         if (!EVIO_WINCALL(
                 iocp_wait, FALSE,
                 ::GetQueuedCompletionStatusEx(port_, entries_, max_entries, &n, ms, FALSE)))
-            return; // WAIT_TIMEOUT (or an injected fault): the loop simply turns again
+            return 0; // WAIT_TIMEOUT (or an injected fault): the loop simply turns again
         for (ULONG i = 0; i < n; ++i) {
             const OVERLAPPED_ENTRY& e = entries_[i];
             if (e.lpCompletionKey == wake_key) {
@@ -194,6 +194,7 @@ public:
             }
             dispatch(e.lpCompletionKey, e.lpOverlapped);
         }
+        return n;
     }
 
     /// Wakes a thread blocked in wait(); safe from any thread.

@@ -289,8 +289,9 @@ public:
     }
 
     /// Submits what is queued and waits up to `timeout_ms` (-1: forever) for completions, then
-    /// dispatches the batch, resuming waiters inline.
-    void wait(int timeout_ms) {
+    /// dispatches the batch, resuming waiters inline. Returns the number of CQEs (wake-ups
+    /// included).
+    std::size_t wait(int timeout_ms) {
         enable();
         flush_backlog();
         arm_wake();
@@ -311,7 +312,7 @@ public:
                               io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr));
         }
         (void)rc; // -ETIME, -EINTR, -EBUSY, -EAGAIN: reap what is there, resubmit next turn
-        reap();
+        return reap();
     }
 
     void wake() noexcept {
@@ -973,11 +974,13 @@ private:
         wake_armed_ = true;
     }
 
-    void reap() {
+    std::size_t reap() {
+        std::size_t total = 0;
         for (;;) {
             io_uring_cqe* cqes[64];
             const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, 64);
-            if (n == 0) return;
+            if (n == 0) return total;
+            total += n;
             struct done_cqe {
                 std::uint64_t user_data;
                 int res;
