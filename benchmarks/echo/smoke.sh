@@ -34,6 +34,7 @@ start() {
 targets=()
 for spec in "evio-epoll:echo/evio_echo_server --backend epoll" \
             "evio-io_uring:echo/evio_echo_server --backend io_uring" \
+            "evio-io_uring-poll:echo/evio_echo_server --backend io_uring --busy-poll 50" \
             "asio-epoll:peers/asio_echo_server_epoll" "asio-io_uring:peers/asio_echo_server_uring" \
             "raw-epoll:peers/raw_epoll_echo_server" "raw-uring:peers/raw_uring_echo_server"; do
     name=${spec%%:*}
