@@ -974,20 +974,34 @@ private:
         wake_armed_ = true;
     }
 
+    /// Dispatches the CQEs in the ring, batch by batch; returns how many. The ring is read with
+    /// the inline io_uring_for_each_cqe, not io_uring_peek_batch_cqe (an out-of-line call of
+    /// about 50 instructions, made twice per turn: callgrind). Like that function, an empty ring
+    /// whose kernel side overflowed is flushed once (IORING_SQ_CQ_OVERFLOW: io_uring_get_events).
     std::size_t reap() {
         std::size_t total = 0;
+        bool flushed = false;
         for (;;) {
-            io_uring_cqe* cqes[64];
-            const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, 64);
-            if (n == 0) return total;
-            total += n;
             struct done_cqe {
                 std::uint64_t user_data;
                 int res;
                 unsigned flags;
             } batch[64];
-            for (unsigned i = 0; i < n; ++i)
-                batch[i] = {cqes[i]->user_data, cqes[i]->res, cqes[i]->flags};
+            unsigned n = 0;
+            unsigned head;
+            io_uring_cqe* cqe;
+            io_uring_for_each_cqe(&ring_, head, cqe) {
+                batch[n++] = {cqe->user_data, cqe->res, cqe->flags};
+                if (n == 64) break;
+            }
+            if (n == 0) {
+                if (flushed || !(IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+                    return total;
+                flushed = true;
+                (void)io_uring_get_events(&ring_);
+                continue;
+            }
+            total += n;
             io_uring_cq_advance(&ring_, n); // copy first: handlers may submit and reap again
             for (unsigned i = 0; i < n; ++i)
                 dispatch(batch[i].user_data, batch[i].res, batch[i].flags);
