@@ -212,7 +212,7 @@ if wanted callgrind; then
             server_args="--max-reads $n" start_server "$s" "$results/cg-server-$s.out" \
                 valgrind --tool=callgrind --callgrind-out-file="$cg" || break
             taskset -c 1 "$bin/echo/echo_loadgen" --target "$s=127.0.0.1:$port:0" --conns 16 --size 64 \
-                --until-closed --max-secs 120 > "$results/cg-client-$s.$n.tsv" 2>&1 || true
+                --until-closed --lockstep --max-secs 120 > "$results/cg-client-$s.$n.tsv" 2>&1 || true
             wait "${server_pids[-1]}" || true
             unset 'server_pids[-1]'
             counts+=("$(awk '/^(summary|totals):/{print $2; exit}' "$cg")")
@@ -242,7 +242,7 @@ if wanted syscalls; then
             perf_pid=$!
             sleep 0.3 # perf attached before the first message
             taskset -c 1 "$bin/echo/echo_loadgen" --target "$s=127.0.0.1:$port:0" --conns 16 --size 64 \
-                --until-closed --max-secs 60 > /dev/null 2>&1 || true
+                --until-closed --lockstep --max-secs 60 > /dev/null 2>&1 || true
             wait "${server_pids[-1]}" || true
             unset 'server_pids[-1]'
             wait "$perf_pid" || true

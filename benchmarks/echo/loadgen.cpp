@@ -3,7 +3,7 @@
 //
 //   loadgen --target NAME=HOST:PORT:PID [--target ...] [--conns N] [--size BYTES]
 //           [--warmup SECONDS] [--rounds R] [--round-secs SECONDS] [--until-closed]
-//           [--max-secs SECONDS]
+//           [--max-secs SECONDS] [--lockstep]
 //
 // Every target gets N connections. Each connection sends one message of S bytes, waits for the
 // whole echo, checks every byte and sends the next one. Targets are measured interleaved so that
@@ -21,6 +21,9 @@
 //
 // --until-closed (callgrind runs): one phase per target without warm-up that lasts until the
 // server has closed every connection (it exits after --max-reads), bounded by --max-secs.
+// --lockstep (the instruction and system-call counts): a connection's next message waits until
+// every connection of the target has its echo, so each server sees the same bursts of N messages
+// and its count per message does not depend on how the two CPUs happened to interleave.
 // Exit status: 0, or 1 when any byte was wrong, a connection failed, or nothing was echoed.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -54,6 +57,7 @@ struct options {
     int rounds = 5;
     double round_secs = 1.0;
     bool until_closed = false;
+    bool lockstep = false;
     double max_secs = 120.0;
 };
 
@@ -184,6 +188,7 @@ public:
         stopping_ = false;
         until_closed_ = until_closed;
         outstanding_ = 0;
+        first_ = tg.first;
         if (record) r.lat_ns.reserve(1 << 20);
         const long long cpu0 = cpu_ticks(tg.pid);
         const std::int64_t t0 = now_ns();
@@ -318,7 +323,12 @@ private:
             ++cur_->msgs;
             if (recording_) cur_->lat_ns.push_back(static_cast<std::uint32_t>(
                 std::min<std::int64_t>(now - c.started_ns, UINT32_MAX)));
-            start(c, now);
+            if (!o_.lockstep) {
+                start(c, now);
+            } else if (outstanding_ == 0) { // the burst is echoed: the next one, on every connection
+                for (std::size_t i = 0; i < o_.conns; ++i)
+                    if (auto& n = conns_[first_ + i]; n.fd >= 0) start(n, now);
+            }
         }
     }
 
@@ -348,6 +358,7 @@ private:
     bool recording_ = false;
     bool stopping_ = false;
     bool until_closed_ = false;
+    std::size_t first_ = 0; ///< the current target's first connection
     std::size_t outstanding_ = 0;
     int errors_printed_ = 0;
 };
@@ -377,7 +388,7 @@ bool parse_target(std::string_view s, target& t) {
 int usage() {
     std::fprintf(stderr, "usage: loadgen --target NAME=HOST:PORT:PID [--target ...] [--conns N] "
                          "[--size BYTES] [--warmup S] [--rounds R] [--round-secs S] "
-                         "[--until-closed] [--max-secs S]\n");
+                         "[--until-closed] [--max-secs S] [--lockstep]\n");
     return 2;
 }
 
@@ -390,6 +401,10 @@ int main(int argc, char** argv) {
         const std::string_view a = argv[i];
         if (a == "--until-closed") {
             o.until_closed = true;
+            continue;
+        }
+        if (a == "--lockstep") {
+            o.lockstep = true;
             continue;
         }
         if (i + 1 >= argc) return usage();
