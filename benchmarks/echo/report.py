@@ -171,7 +171,9 @@ def callgrind_section(path, out):
         return {}
     n1, n2 = next(iter(rows.values()))[0], next(iter(rows.values()))[2]
     out.append("## Callgrind: user-space instructions per echoed message\n")
-    out.append(f"16 connections x 64 B, the same load generator; each server runs under "
+    out.append(f"16 connections x 64 B, the same load generator in lockstep (`--lockstep`: a "
+               f"burst of one message per connection, the next when all 16 echoes are back, so "
+               f"every server sees the same bursts); each server runs under "
                f"`valgrind --tool=callgrind` twice and exits after {n1:,} and after {n2:,} reads "
                f"(one read = one message here). Instructions per message = (I2 - I1) / "
                f"({n2:,} - {n1:,}): start-up and shut-down cancel out. Kernel work is not "
@@ -228,7 +230,7 @@ def syscalls_section(path, out):
     if not rows:
         return
     out.append("## System calls per echoed message\n")
-    out.append(f"16 connections x 64 B; `perf stat -e raw_syscalls:sys_enter` counts every system call "
+    out.append(f"16 connections x 64 B, the client in lockstep as above; `perf stat -e raw_syscalls:sys_enter` counts every system call "
                f"of the server while it echoes {int(rows[0][1]):,} messages (`--max-reads`), start-up "
                f"included (a few dozen calls). Every call pays the kernel entry and exit whatever it "
                f"does, so this column explains wall-clock gaps that the user-space instruction "
