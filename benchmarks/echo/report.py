@@ -161,6 +161,44 @@ def echo_section(cells, out):
     return summary
 
 
+def paired(per, a, b):
+    """Median and range over the rounds of a's msgs/s / b's msgs/s in the same round."""
+    ra = {r["round"]: r["rate"] for r in per.get(a, [])}
+    rb = {r["round"]: r["rate"] for r in per.get(b, [])}
+    rr = [ra[k] / rb[k] for k in ra if k in rb and rb[k] > 0]
+    if not rr:
+        return None
+    return statistics.median(rr), min(rr), max(rr)
+
+
+LIMIT_PAIRS = [("evio-io_uring", "raw-uring"), ("evio-io_uring-poll", "raw-uring"),
+               ("evio-epoll", "raw-epoll"), ("raw-uring", "raw-epoll")]
+
+
+def limits_section(cells, out):
+    """Each evio backend against the raw server of its own backend, round by round."""
+    pairs = [(a, b) for a, b in LIMIT_PAIRS if any(a in per and b in per for per in cells.values())]
+    if not pairs:
+        return
+    out.append("## Against the limit of each backend, round by round\n")
+    out.append("The raw servers stand for what a backend can do. Each figure is the median over the "
+               "rounds of one server's msgs/s divided by the other's in the same round (servers of "
+               "a round run seconds apart, so a drift of the machine cancels), with the lowest and "
+               "highest round in brackets. The last column compares the two limits: below 1.00, "
+               "raw liburing loses to raw epoll in that cell, and an io_uring server would have to "
+               "beat its own backend's limit to lead it.\n")
+    out.append("| cell | " + " | ".join(f"{a} / {b}" for a, b in pairs) + " |")
+    out.append("|---|" + "---:|" * len(pairs))
+    for (conns, size) in sorted(cells):
+        per = cells[(conns, size)]
+        vals = []
+        for a, b in pairs:
+            p = paired(per, a, b)
+            vals.append("-" if p is None else f"{p[0]:.2f} [{p[1]:.2f}-{p[2]:.2f}]")
+        out.append(f"| {conns} x {fmt_size(size)} | " + " | ".join(vals) + " |")
+    out.append("")
+
+
 def callgrind_section(path, out):
     rows = {}
     for line in read(path).splitlines():
@@ -244,6 +282,11 @@ def syscalls_section(path, out):
     out.append("")
 
 
+def fmt_worst(x):
+    """Two decimals, or three when two would round a miss onto the threshold (0.966 -> 0.97)."""
+    return f"{x:.3f}" if round(x, 2) in (0.90, 0.97, 1.0) else f"{x:.2f}"
+
+
 def targets_section(summary, cg, out):
     out.append("## Targets (issue 7)\n")
     lines = []
@@ -254,7 +297,7 @@ def targets_section(summary, cg, out):
             worst = min(ub, key=lambda t: t[2])
             met = sum(1 for t in ub if t[2] >= 1.0)
             lines.append(f"evio on io_uring, {how}, msgs/s >= 1.00x the best peer in every cell: " + verdict(
-                met == len(ub), f"{met}/{len(ub)} cells; worst {worst[2]:.2f}x at {worst[0]} x "
+                met == len(ub), f"{met}/{len(ub)} cells; worst {fmt_worst(worst[2])}x at {worst[0]} x "
                                 f"{fmt_size(worst[1])} against {worst[3]}"))
         ca = summary.get("cpu_asio" + suffix, [])
         if ca:
@@ -262,14 +305,14 @@ def targets_section(summary, cg, out):
             met = sum(1 for t in ca if t[2] <= 0.90)
             lines.append(f"evio on io_uring, {how}, CPU time per message <= 0.90x Asio's (the lower "
                          "of Asio's two builds) at 16 connections and above: " + verdict(
-                             met == len(ca), f"{met}/{len(ca)} cells; worst {worst[2]:.2f}x at "
+                             met == len(ca), f"{met}/{len(ca)} cells; worst {fmt_worst(worst[2])}x at "
                                              f"{worst[0]} x {fmt_size(worst[1])} against {worst[3]}"))
     er = summary.get("epoll_raw", [])
     if er:
         worst = min(er, key=lambda t: t[2])
         met = sum(1 for t in er if t[2] >= 0.97)
         lines.append("evio on epoll >= 0.97x the raw epoll server in every cell: " + verdict(
-            met == len(er), f"{met}/{len(er)} cells; worst {worst[2]:.2f}x at {worst[0]} x "
+            met == len(er), f"{met}/{len(er)} cells; worst {fmt_worst(worst[2])}x at {worst[0]} x "
                             f"{fmt_size(worst[1])}"))
     for evio, asio, raw in (("evio-epoll", "asio-epoll", "raw-epoll"),
                             ("evio-io_uring", "asio-io_uring", "raw-uring")):
@@ -362,6 +405,8 @@ def main():
             "rounds. Loopback TCP, so the kernel's share of the cost is large and identical for "
             "all servers; CPU per message includes the server's system time.", ""]
     summary = echo_section(cells, out) if cells else {}
+    if cells:
+        limits_section(cells, out)
     if not cells:
         out += ["## Echo", "", "Not run in this invocation (`scripts/bench.sh --only echo`, about 8 "
                 "minutes; run it on a quiet machine).", ""]
