@@ -58,4 +58,10 @@ start maxreads "$bin/echo/evio_echo_server" --backend epoll --max-reads 500
 timeout 30 "$bin/echo/echo_loadgen" --target "$target" --conns 4 --size 64 --until-closed --max-secs 20 \
     > "$tmp/until.tsv"
 wait "${pids[-1]}"
-echo "smoke: $(( ${#targets[@]} / 2 )) servers x 2 cells, no errors; --max-reads / --until-closed work"
+# The same in lockstep (the callgrind and system-call runs): bursts of 4 until the server exits.
+start lockstep "$bin/echo/evio_echo_server" --backend epoll --max-reads 500
+timeout 30 "$bin/echo/echo_loadgen" --target "$target" --conns 4 --size 64 --until-closed --lockstep \
+    --max-secs 20 > "$tmp/lockstep.tsv"
+wait "${pids[-1]}"
+awk -F'\t' '$1=="R" && $6 < 400 {print "lockstep: too few echoes: " $0; bad=1} END{exit bad}' "$tmp/lockstep.tsv"
+echo "smoke: $(( ${#targets[@]} / 2 )) servers x 2 cells, no errors; --max-reads / --until-closed / --lockstep work"
