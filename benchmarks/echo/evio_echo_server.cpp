@@ -3,12 +3,13 @@
 // one spawned coroutine per connection, co_await read_some / write_all), no tuning.
 //
 //   evio_echo_server [--backend io_uring|epoll|auto] [--api receive|read_some] [--port N]
-//                    [--max-reads N] [--busy-poll MICROSECONDS]
+//                    [--max-reads N] [--busy-poll MICROSECONDS] [--poll adaptive|fixed]
 //
 // --api receive (the default) reads with tcp_stream::receive(): buffer leases (on io_uring a
 // multishot recv into the kernel's provided-buffer ring, as the raw liburing server does);
 // --api read_some reads into a 16 KiB array in the coroutine frame. --busy-poll sets
-// reactor_options::busy_poll (default 0: a turn blocks at once when nothing is ready).
+// reactor_options::busy_poll (default 0: a turn blocks at once when nothing is ready), --poll
+// reactor_options::busy_poll_adaptive (default adaptive).
 //
 // Prints "port N pid P backend NAME" as its first line (port 0 picks a free port). With
 // --max-reads N it stops after N successful reads in total (callgrind counts a known number of
@@ -29,6 +30,7 @@ struct options {
     long long max_reads = 0; // 0: run until killed
     bool receive = true;     // --api receive (default) or read_some
     long busy_poll_us = 0;   // --busy-poll
+    bool adaptive = true;    // --poll adaptive (default) or fixed
 };
 
 long long reads_left = 0; // counts down when --max-reads is given
@@ -75,6 +77,11 @@ bool parse(int argc, char** argv, options& o) {
         if (a == "--port") o.port = static_cast<std::uint16_t>(std::atoi(v.data()));
         else if (a == "--max-reads") o.max_reads = std::atoll(v.data());
         else if (a == "--busy-poll") o.busy_poll_us = std::atol(v.data());
+        else if (a == "--poll") {
+            if (v == "adaptive") o.adaptive = true;
+            else if (v == "fixed") o.adaptive = false;
+            else return false;
+        }
         else if (a == "--api") {
             if (v == "receive") o.receive = true;
             else if (v == "read_some") o.receive = false;
@@ -96,7 +103,7 @@ int main(int argc, char** argv) {
     if (!parse(argc, argv, o)) {
         std::fprintf(stderr, "usage: evio_echo_server [--backend io_uring|epoll|auto] "
                              "[--api receive|read_some] [--port N] [--max-reads N] "
-                             "[--busy-poll MICROSECONDS]\n");
+                             "[--busy-poll MICROSECONDS] [--poll adaptive|fixed]\n");
         return 2;
     }
     reads_left = o.max_reads;
@@ -104,6 +111,7 @@ int main(int argc, char** argv) {
         evio::reactor_options ro{o.backend, 1024, false};
         ro.receive_buffers_max = 8192; // as the raw liburing server: 1000 connections x 64 KiB fit
         ro.busy_poll = std::chrono::microseconds(o.busy_poll_us);
+        ro.busy_poll_adaptive = o.adaptive;
         evio::reactor r{ro};
         if (o.backend != evio::backend_kind::automatic && r.backend() != o.backend) {
             std::fprintf(stderr, "evio_echo_server: backend %s unavailable\n",

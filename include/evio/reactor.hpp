@@ -43,6 +43,12 @@ struct reactor_options {
     /// the wake-up a blocked reactor costs, paid by whoever wakes it (the peer thread that sends
     /// the data, on the same machine) and by the latency of the turn. 0 .. 1 s.
     std::chrono::microseconds busy_poll{0};
+    /// With busy_poll set: true (the default) adapts the poll to the load, as KVM's halt polling
+    /// does. The poll starts at 0; a turn whose wait (poll and block together) ended within
+    /// busy_poll doubles it (from 10 us, up to busy_poll): a longer poll would have caught that
+    /// event; a wait longer than busy_poll sets it back to 0: the reactor is idle and blocks at
+    /// once, spending no CPU on polls. false: every blocking turn polls for the whole busy_poll.
+    bool busy_poll_adaptive = true;
 };
 
 /// What receive()'s buffer pool holds (reactor::receive_buffers).
@@ -100,6 +106,8 @@ public:
             throw std::system_error(make_error_code(errc::invalid_argument),
                                     "reactor_options: busy_poll must be 0 .. 1 s");
         busy_poll_ = opts.busy_poll;
+        busy_poll_adaptive_ = opts.busy_poll_adaptive;
+        poll_window_ = busy_poll_adaptive_ ? std::chrono::microseconds::zero() : busy_poll_;
         core_.pool.configure(opts.receive_buffer_size, opts.receive_buffers_max);
         open(want, opts);
     }
@@ -396,20 +404,40 @@ private:
     }
 
     /// The turn's wait. With busy_poll, non-blocking waits first, until one dispatches something
-    /// (a completion, an event, a wake-up) or the poll time (at most the timeout) is over; then
-    /// the blocking wait for what is left of the timeout.
+    /// (a completion, an event, a wake-up) or the poll window (at most the timeout) is over; then
+    /// the blocking wait for what is left of the timeout. The adaptive poll measures the whole
+    /// wait afterwards (two clock reads, only on turns that block).
     void wait_for_work(int timeout_ms) {
-        if (timeout_ms != 0 && busy_poll_.count() > 0) {
-            const auto start = detail::clock::now();
-            auto until = start + busy_poll_;
+        if (timeout_ms == 0 || busy_poll_.count() == 0) {
+            with_room([&](auto& r) { r.wait(timeout_ms); });
+            return;
+        }
+        const auto start = detail::clock::now();
+        if (poll_window_.count() > 0) {
             const auto deadline = start + std::chrono::milliseconds(timeout_ms);
+            auto until = start + poll_window_;
             if (timeout_ms > 0 && deadline < until) until = deadline;
             do {
+                // Caught something: the window stays as it is.
                 if (with_room([](auto& r) { return r.wait(0); }) != 0) return;
             } while (detail::clock::now() < until);
             if (timeout_ms > 0) timeout_ms = ms_until(deadline, detail::clock::now());
         }
         with_room([&](auto& r) { r.wait(timeout_ms); });
+        if (busy_poll_adaptive_) adapt_poll(detail::clock::now() - start);
+    }
+
+    /// KVM's halt-polling rule: a wait that ended within busy_poll would have been caught by a
+    /// longer poll (grow: 10 us, then doubling, up to busy_poll); one that lasted longer means
+    /// the reactor is idle (back to 0: it blocks at once until waits get short again).
+    void adapt_poll(detail::clock::duration waited) noexcept {
+        constexpr std::chrono::microseconds grow_start{10};
+        if (waited > busy_poll_) {
+            poll_window_ = std::chrono::microseconds::zero();
+        } else if (poll_window_ < busy_poll_) {
+            const auto next = poll_window_.count() == 0 ? grow_start : 2 * poll_window_;
+            poll_window_ = next < busy_poll_ ? next : busy_poll_;
+        }
     }
 
     void fire_timers() {
@@ -486,7 +514,9 @@ private:
     detail::reactor_core core_;
     backend_kind kind_ = backend_kind::automatic;
     std::string fallback_reason_;
-    std::chrono::microseconds busy_poll_{0};
+    std::chrono::microseconds busy_poll_{0};   ///< reactor_options::busy_poll (0: never poll)
+    std::chrono::microseconds poll_window_{0}; ///< this turn's poll: busy_poll_, or adapted
+    bool busy_poll_adaptive_ = true;
     reactor* outer_ = nullptr;
 #if EVIO_HAS_URING
     std::optional<detail::uring_reactor> uring_;

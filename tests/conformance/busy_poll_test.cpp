@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // reactor_options::busy_poll: a turn polls (waits that do not block) before it blocks, for at
-// most the poll time and never past the next timer; I/O, timers, posts from other threads and
+// most the poll time and never past the next timer; the adaptive poll (the default with
+// busy_poll) polls only while waits end within busy_poll; I/O, timers, posts from other threads and
 // stop() behave as without it. The fault seam counts the kernel waits (epoll_wait, io_uring_enter,
 // GetQueuedCompletionStatusEx): the one way to see whether the reactor polled without timing it.
 #include "conformance/helpers.hpp"
@@ -32,10 +33,26 @@ struct count_waits {
     count_waits& operator=(const count_waits&) = delete;
 };
 
-evio::reactor_options with_poll(std::chrono::microseconds poll) {
+/// A fixed poll (every blocking turn polls for the whole time), unless `adaptive`.
+evio::reactor_options with_poll(std::chrono::microseconds poll, bool adaptive = false) {
     auto o = test::options();
     o.busy_poll = poll;
+    o.busy_poll_adaptive = adaptive;
     return o;
+}
+
+/// Sleeps `times` x `each` on `r` (each sleep ends no sooner than its deadline); returns the
+/// wait calls they took.
+long waits_for_sleeps(evio::reactor& r, int times, std::chrono::milliseconds each) {
+    count_waits counter;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        for (int i = 0; i < times; ++i) {
+            const auto start = std::chrono::steady_clock::now();
+            co_await evio::sleep_for(r, each);
+            CHECK(std::chrono::steady_clock::now() - start >= each);
+        }
+    }());
+    return waits.load();
 }
 
 /// Runs one 40 ms sleep on a reactor with `poll`; returns the wait calls it took. The sleep must
@@ -131,4 +148,57 @@ TEST_CASE("busy_poll: out of range is an error that names it") {
         }
     }
     evio::reactor ok{with_poll(1s)}; // the upper bound itself is fine
+}
+
+TEST_CASE("busy_poll adaptive: an idle reactor (waits longer than busy_poll) never polls") {
+    evio::reactor r{with_poll(20ms, true)};
+    const long w = waits_for_sleeps(r, 3, 40ms); // every wait lasts 40 ms > 20 ms
+    INFO("wait calls for three 40 ms sleeps: " << w);
+    CHECK(w <= 12); // as without busy_poll: one blocking wait per sleep (and the turns around it)
+}
+
+TEST_CASE("busy_poll adaptive: short waits grow the poll; one long wait stops it") {
+    evio::reactor r{with_poll(200ms, true)};
+    // Waits of 5 ms (< 200 ms): the window doubles from 10 us each turn until it covers the
+    // whole 5 ms, then the later sleeps are spent polling.
+    const long growing = waits_for_sleeps(r, 30, 5ms);
+    INFO("wait calls for thirty 5 ms sleeps: " << growing);
+    CHECK(growing >= 300);
+    // A wait longer than busy_poll (polled for the window, then blocked): back to 0 ...
+    (void)waits_for_sleeps(r, 1, 300ms);
+    // ... so the next waits block at once, until short waits grow the window again.
+    const long after = waits_for_sleeps(r, 1, 5ms);
+    INFO("wait calls for one 5 ms sleep after the long one: " << after);
+    CHECK(after <= 4);
+}
+
+TEST_CASE("busy_poll adaptive: I/O and a post from another thread reach an adapted reactor") {
+    evio::reactor r{with_poll(1s, true)};
+    (void)waits_for_sleeps(r, 40, 1ms); // short waits: the window is 1 s by now (10 us x 2^17)
+    auto p = test::connected_pair(r);
+    std::string got;
+    const auto start = std::chrono::steady_clock::now();
+    evio::spawn(r, [&]() -> evio::task<void> {
+        co_await evio::sleep_for(r, 5ms);
+        auto w = co_await p.client.write_all(test::bytes("ping"));
+        CHECK(w);
+    });
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        std::array<std::byte, 16> buf{};
+        auto n = co_await p.server.read_some(buf);
+        REQUIRE(n);
+        got = test::text(std::span(buf).first(*n));
+    }());
+    CHECK(got == "ping");
+    std::atomic<bool> ran{false};
+    std::thread poster([&] {
+        std::this_thread::sleep_for(20ms);
+        r.post([&] { ran = true; });
+    });
+    while (!ran) r.run_once(); // blocks (after its poll) until the post wakes it
+    poster.join();
+    CHECK(ran);
+    // Coarse: the completion and the wake-up ended the polls; polls that missed them would
+    // each run a whole second.
+    CHECK(std::chrono::steady_clock::now() - start < 800ms);
 }

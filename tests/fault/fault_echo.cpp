@@ -9,7 +9,8 @@
 //
 // Each run: a reactor, a listener, a fault_injector seeded with the run's seed, two clients that
 // each write a seeded number of pattern bytes in seeded chunks while reading the echo back. Odd
-// seeds read with receive(); seeds with bit 1 set run the reactor with busy_poll.
+// seeds read with receive(); seeds with bit 1 set run the reactor with busy_poll (bit 2 set too:
+// the fixed poll, else the adaptive one).
 // Property, per connection:
 //   - integrity: what either end reads is a prefix of the pattern (no byte lost, repeated or
 //     reordered);
@@ -382,8 +383,12 @@ bool run_one(std::uint64_t seed, totals& t, bool verbose) {
     {
         auto opts = evio::test::options();
         // Seeds with bit 1 set poll before blocking (reactor_options::busy_poll): the turn's
-        // waits that return at once meet the injected wait failures too.
-        if ((seed & 2) != 0) opts.busy_poll = std::chrono::microseconds(50);
+        // waits that return at once meet the injected wait failures too. Bit 2: a fixed 50 us
+        // poll on every blocking turn; clear: the adaptive poll, up to 200 us.
+        if ((seed & 2) != 0) {
+            opts.busy_poll_adaptive = (seed & 4) == 0;
+            opts.busy_poll = std::chrono::microseconds(opts.busy_poll_adaptive ? 200 : 50);
+        }
         evio::reactor r{opts};
         auto lis = evio::tcp_listener::bind(r, evio::endpoint::loopback_v4(0)).value();
         const auto ep = lis.local_endpoint().value();
