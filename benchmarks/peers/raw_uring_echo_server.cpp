@@ -6,7 +6,10 @@
 // order). A recv that finds no buffer (-ENOBUFS) is armed again when a send returns one. One
 // io_uring_submit_and_wait per loop turn; SINGLE_ISSUER + DEFER_TASKRUN when the kernel has them.
 //
-//   raw_uring_echo_server [--port N] [--max-reads N]
+//   raw_uring_echo_server [--port N] [--max-reads N] [--buffers N]
+//
+// --buffers: provided buffers, a power of two (default 1024; the smoke test runs 8 so that recvs
+// find none and wait).
 #include <liburing.h>
 
 #include <arpa/inet.h>
@@ -29,7 +32,7 @@ constexpr unsigned buf_size = 16384; // the same read size in every server of th
 // connections in flight at once) was 16-21 % slower in the 64 KiB cells: the kernel fills the
 // buffers in ring order, so each recv copied into memory that had left the caches long ago.
 // When all are in use a multishot recv ends with -ENOBUFS (see `starved`).
-constexpr unsigned nbufs = 1024;
+unsigned nbufs = 1024;
 constexpr int bgid = 0;
 constexpr int max_fds = 1 << 16;
 
@@ -122,8 +125,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--port")) port = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--max-reads")) reads_left = std::atoll(argv[i + 1]);
-        else {
-            std::fprintf(stderr, "usage: raw_uring_echo_server [--port N] [--max-reads N]\n");
+        else if (!std::strcmp(argv[i], "--buffers") && (nbufs = static_cast<unsigned>(std::atoi(argv[i + 1]))) >= 1 &&
+                 nbufs <= 32768 && (nbufs & (nbufs - 1)) == 0) {
+        } else {
+            std::fprintf(stderr, "usage: raw_uring_echo_server [--port N] [--max-reads N] [--buffers 2^k]\n");
             return 2;
         }
     }
