@@ -8,6 +8,9 @@
 //   IORING_CQE_F_SOCK_NONEMPTY, or the last inline recv filled its buffer), with nothing else in
 //   or bound for the ring, tries recv(MSG_DONTWAIT) inline within the turn budget (recv_now);
 //   otherwise it is an SQE, with IORING_RECVSEND_POLL_FIRST when the socket is known empty.
+// - A send with no other send of its token queued is send(MSG_DONTWAIT) at once (send_now),
+//   unless the token's last send found the socket full; what does not fit is an SQE (the kernel
+//   polls for room), and the next send tries at once again after a send CQE.
 // - user_data = {index:32, generation:24, tag:8}; tag is the direction (one op per token and
 //   direction is in the kernel at a time: sends on a socket never reorder), or cancel/wake.
 // - Setup: SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL when the kernel has them (6.1+), else
@@ -145,6 +148,12 @@ public:
         // turn's one enter, which wins: inline recvs there cost 18 % of the 64 KiB echo cells.
         if (idle && op.kind == op_kind::recv && !(s.drained & interest_read) && recv_now(op, s))
             return false;
+        // A send goes out at once, as on epoll, unless the last one found the socket full: on
+        // this machine a turn's sends batched into its one io_uring_enter go out in a burst, the
+        // peer drains it and sleeps, and every burst pays the peer's wake-up (16 x 64 KiB echo:
+        // 42,000 -> 60,000 msgs/s; small messages unchanged).
+        if (idle && op.kind == op_kind::send && !(s.drained & interest_write) && send_now(op, s))
+            return false;
         q.push(&op);
         s.interest |= interest_of(d);
         ++core_.pending_ops;
@@ -182,6 +191,36 @@ public:
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 if (!injected) s.drained |= interest_read;
+                return false;
+            }
+            op.error = errno;
+            return true;
+        }
+    }
+
+    /// The inline send of start(), within the token's turn budget and behind no backlog. True
+    /// when the op finished (all sent, write_some's partial count, or an error); false when it
+    /// did not run or the socket filled up (marked: the SQE for the rest polls, and the next
+    /// send is an SQE until one completes). Out of line, like recv_now.
+#if defined(__GNUC__)
+    __attribute__((noinline))
+#endif
+    bool send_now(operation& op, slot& s) noexcept {
+        if (!backlog_.empty() || !core_.within_budget(s)) return false;
+        for (;;) {
+            std::size_t want = op.len - op.done; // the fault seam may lower it (a short write)
+            bool injected = false;
+            const ssize_t n = EVIO_SYSCALL_IO(
+                send, -1, want, injected,
+                ::send(s.handle, op.buf + op.done, want, MSG_DONTWAIT | MSG_NOSIGNAL));
+            if (n >= 0) {
+                op.done += static_cast<std::size_t>(n);
+                if (!op.all || op.done == op.len) return true;
+                continue;
+            }
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!injected) s.drained |= interest_write;
                 return false;
             }
             op.error = errno;
@@ -1120,6 +1159,7 @@ private:
                 }
                 break;
             case op_kind::send:
+                s.drained &= static_cast<std::uint8_t>(~interest_write); // room again: send at once
                 op.done += static_cast<std::size_t>(res);
                 if (op.all && op.done < op.len) {
                     if (op.cancel_requested) { // cancelled meanwhile: stop, keep what moved
