@@ -100,7 +100,7 @@ date -u '+%Y-%m-%d %H:%M UTC' > "$results/date"
 bin="$build/benchmarks"
 declare -A server_cmd=(
     [evio-io_uring]="$bin/echo/evio_echo_server --backend io_uring"
-    [evio-io_uring-poll]="$bin/echo/evio_echo_server --backend io_uring --busy-poll 50"
+    [evio-io_uring-poll]="$bin/echo/evio_echo_server --backend io_uring --busy-poll 200"
     [evio-epoll]="$bin/echo/evio_echo_server --backend epoll"
     [asio-epoll]="$bin/peers/asio_echo_server_epoll"
     [asio-io_uring]="$bin/peers/asio_echo_server_uring"

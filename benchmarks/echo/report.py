@@ -291,7 +291,7 @@ def targets_section(summary, cg, out):
     out.append("## Targets (issue 7)\n")
     lines = []
     for suffix, how in (("", "as users get it (evio-io_uring)"),
-                        ("-poll", "with busy_poll = 50 us, adaptive (evio-io_uring-poll)")):
+                        ("-poll", "with busy_poll = 200 us, adaptive (evio-io_uring-poll)")):
         ub = summary.get("uring_best" + suffix, [])
         if ub:
             worst = min(ub, key=lambda t: t[2])
@@ -390,8 +390,8 @@ def main():
             "Seven echo servers run at once, each pinned to CPU 0 (`taskset -c 0`): evio on io_uring "
             "and on epoll (`benchmarks/echo/evio_echo_server`, written the way a user would, "
             "default options), evio on io_uring with one option set, `reactor_options::busy_poll` "
-            "= 50 us (`--busy-poll 50`: a turn polls up to that long before it blocks, adaptive: "
-            "only while the reactor's waits end within 50 us; row evio-io_uring-poll), "
+            "= 200 us (`--busy-poll 200`: a turn polls up to that long before it blocks, adaptive: "
+            "only while the reactor's waits end within 200 us; row evio-io_uring-poll), "
             "Asio 1.22 C++20 coroutines built for epoll and for io_uring "
             "(`ASIO_HAS_IO_URING` + `ASIO_DISABLE_EPOLL`), and raw single-threaded epoll and "
             "liburing servers (multishot accept, multishot recv into provided buffers). Every "
