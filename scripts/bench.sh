@@ -3,7 +3,7 @@
 # evio's benchmark (issue 7): builds a Release tree in build/bench, runs the echo comparison
 # against Asio and raw epoll/liburing servers, the callgrind instruction counts and the other
 # sections (benchmarks/{http,micro,idle,memory}/run.sh), then writes docs/benchmarks.md and
-# docs/benchmarks.png. About 13 minutes on a 2-core machine; run it on a quiet machine.
+# docs/benchmarks.png. About 11 minutes on a 2-core machine; run it on a quiet machine.
 #
 #   ./scripts/bench.sh                    everything
 #   ./scripts/bench.sh --quick            smoke run: one echo cell, short rounds, small counts; the
