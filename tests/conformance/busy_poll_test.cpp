@@ -71,6 +71,25 @@ long waits_for_one_sleep(std::chrono::microseconds poll) {
     return waits.load();
 }
 
+/// A 5 ms sleep (the reader is polling by then), then "ping" from one end of a pair to a
+/// read_some on the other; checks what arrived.
+void ping_while_polling(evio::reactor& r) {
+    auto p = test::connected_pair(r);
+    std::string got;
+    evio::spawn(r, [&]() -> evio::task<void> {
+        co_await evio::sleep_for(r, 5ms);
+        auto w = co_await p.client.write_all(test::bytes("ping"));
+        CHECK(w);
+    });
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        std::array<std::byte, 16> buf{};
+        auto n = co_await p.server.read_some(buf);
+        REQUIRE(n);
+        got = test::text(std::span(buf).first(*n));
+    }());
+    CHECK(got == "ping");
+}
+
 } // namespace
 
 TEST_CASE("busy_poll: a turn polls before it blocks; a timer still fires at its deadline") {
@@ -96,21 +115,8 @@ TEST_CASE("busy_poll: the poll ends at the next timer, not after the whole poll 
 
 TEST_CASE("busy_poll: I/O that completes during the poll resumes its waiter") {
     evio::reactor r{with_poll(1s)};
-    auto p = test::connected_pair(r);
-    std::string got;
     const auto start = std::chrono::steady_clock::now();
-    evio::spawn(r, [&]() -> evio::task<void> {
-        co_await evio::sleep_for(r, 5ms); // the reader is polling by now
-        auto w = co_await p.client.write_all(test::bytes("ping"));
-        CHECK(w);
-    });
-    evio::sync_wait(r, [&]() -> evio::task<void> {
-        std::array<std::byte, 16> buf{};
-        auto n = co_await p.server.read_some(buf);
-        REQUIRE(n);
-        got = test::text(std::span(buf).first(*n));
-    }());
-    CHECK(got == "ping");
+    ping_while_polling(r);
     // Coarse: the completion ended the poll; a poll that missed it would run its whole second.
     CHECK(std::chrono::steady_clock::now() - start < 800ms);
 }
@@ -175,21 +181,8 @@ TEST_CASE("busy_poll adaptive: short waits grow the poll; one long wait stops it
 TEST_CASE("busy_poll adaptive: I/O and a post from another thread reach an adapted reactor") {
     evio::reactor r{with_poll(1s, true)};
     (void)waits_for_sleeps(r, 40, 1ms); // short waits: the window is 1 s by now (10 us x 2^17)
-    auto p = test::connected_pair(r);
-    std::string got;
     const auto start = std::chrono::steady_clock::now();
-    evio::spawn(r, [&]() -> evio::task<void> {
-        co_await evio::sleep_for(r, 5ms);
-        auto w = co_await p.client.write_all(test::bytes("ping"));
-        CHECK(w);
-    });
-    evio::sync_wait(r, [&]() -> evio::task<void> {
-        std::array<std::byte, 16> buf{};
-        auto n = co_await p.server.read_some(buf);
-        REQUIRE(n);
-        got = test::text(std::span(buf).first(*n));
-    }());
-    CHECK(got == "ping");
+    ping_while_polling(r);
     std::atomic<bool> ran{false};
     std::thread poster([&] {
         std::this_thread::sleep_for(20ms);

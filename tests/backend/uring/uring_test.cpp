@@ -255,16 +255,31 @@ TEST_CASE("an echo round trip on io_uring: reads stay in the ring, each write is
     evio::detail::set_fault_hook(nullptr);
 }
 
+namespace {
+
+std::atomic<int> send_calls{0};
+
+/// Counts send(2) calls (through the fault seam) while it lives; injects nothing.
+struct count_sends {
+    count_sends() {
+        send_calls = 0;
+        evio::detail::set_fault_hook([](evio::detail::sys call, int*) {
+            if (call == evio::detail::sys::send) ++send_calls;
+            return false;
+        });
+    }
+    ~count_sends() { evio::detail::set_fault_hook(nullptr); }
+    count_sends(const count_sends&) = delete;
+    count_sends& operator=(const count_sends&) = delete;
+};
+
+} // namespace
+
 TEST_CASE("io_uring: a send that fills the socket leaves the rest to the ring until a send completes") {
-    static std::atomic<int> send_calls{0};
-    evio::detail::set_fault_hook([](evio::detail::sys call, int*) {
-        if (call == evio::detail::sys::send) ++send_calls;
-        return false;
-    });
     evio::reactor r{uring()};
     auto p = evio::test::connected_pair(r);
     std::vector<std::byte> big(32u << 20); // more than the socket buffers take
-    send_calls = 0;
+    count_sends counter;
     bool timed_out = false, second_started = false, second_done = false;
     int inline_calls = 0;
     evio::spawn(r, [&]() -> evio::task<void> {
@@ -300,20 +315,14 @@ TEST_CASE("io_uring: a send that fills the socket leaves the rest to the ring un
     CHECK(second_done);
     CHECK(total > 64);
     CHECK(send_calls == inline_calls); // the second write went through the ring: no send(2)
-    evio::detail::set_fault_hook(nullptr);
 }
 
 TEST_CASE("io_uring: after a send completes in the ring, the next send goes out at once") {
-    static std::atomic<int> send_calls{0};
-    evio::detail::set_fault_hook([](evio::detail::sys call, int*) {
-        if (call == evio::detail::sys::send) ++send_calls;
-        return false;
-    });
     evio::reactor r{uring()};
     auto p = evio::test::connected_pair(r);
     std::vector<std::byte> big(32u << 20); // more than the socket buffers take
+    count_sends counter;
     for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::byte>(i * 7);
-    send_calls = 0;
     bool wrote = false;
     evio::spawn(r, [&]() -> evio::task<void> {
         auto w = co_await p.client.write_all(big);
@@ -340,7 +349,6 @@ TEST_CASE("io_uring: after a send completes in the ring, the next send goes out 
         CHECK(w);
     }());
     CHECK(send_calls == inline_calls + 1);
-    evio::detail::set_fault_hook(nullptr);
 }
 
 TEST_CASE("a streaming read on io_uring reads inline; an empty socket's read goes to the ring") {
