@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Raw epoll echo server: one thread, C-style, written for speed; the limit epoll allows.
 // Level-triggered EPOLLIN; per readiness event, recv into a shared buffer and send the bytes
-// straight back, again while a recv fills the whole buffer (up to 16 times). Only when the socket buffer is full are the unsent bytes copied to the
+// straight back, again while a recv fills the whole buffer (up to 16 times). Only when the
+// socket buffer is full are the unsent bytes copied to the
 // connection and EPOLLOUT armed; reading that connection pauses until they are out.
 //
 //   raw_epoll_echo_server [--port N] [--max-reads N]

@@ -122,15 +122,16 @@ void start_closing(int fd) {
 int main(int argc, char** argv) {
     int port = 0;
     long long reads_left = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    bool ok = argc % 2 == 1;
+    for (int i = 1; ok && i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--port")) port = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--max-reads")) reads_left = std::atoll(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--buffers") && (nbufs = static_cast<unsigned>(std::atoi(argv[i + 1]))) >= 1 &&
-                 nbufs <= 32768 && (nbufs & (nbufs - 1)) == 0) {
-        } else {
-            std::fprintf(stderr, "usage: raw_uring_echo_server [--port N] [--max-reads N] [--buffers 2^k]\n");
-            return 2;
-        }
+        else if (!std::strcmp(argv[i], "--buffers")) nbufs = static_cast<unsigned>(std::atoi(argv[i + 1]));
+        else ok = false;
+    }
+    if (!ok || nbufs < 1 || nbufs > 32768 || (nbufs & (nbufs - 1)) != 0) {
+        std::fprintf(stderr, "usage: raw_uring_echo_server [--port N] [--max-reads N] [--buffers 2^k <= 32768]\n");
+        return 2;
     }
     rlimit rl{};
     ::getrlimit(RLIMIT_NOFILE, &rl);

@@ -278,7 +278,7 @@ struct count_sends {
 TEST_CASE("io_uring: a send that fills the socket leaves the rest to the ring until a send completes") {
     evio::reactor r{uring()};
     auto p = evio::test::connected_pair(r);
-    std::vector<std::byte> big(32u << 20); // more than the socket buffers take
+    std::vector<std::byte> big(32u << 20, std::byte{0xAB}); // more than the socket buffers take
     count_sends counter;
     bool timed_out = false, second_started = false, second_done = false;
     int inline_calls = 0;
@@ -303,17 +303,21 @@ TEST_CASE("io_uring: a send that fills the socket leaves the rest to the ring un
     INFO("send(2) calls of the first write: " << inline_calls);
     CHECK(inline_calls >= 2);            // what fitted, then EAGAIN
     CHECK(send_calls == inline_calls);   // none for the second write: the socket was full
-    std::size_t total = 0;
+    // The stream: part of the first write (0xAB bytes), then the second write's 64 zero bytes.
+    std::vector<std::byte> got;
     evio::sync_wait(r, [&]() -> evio::task<void> {
         std::vector<std::byte> buf(1u << 20);
         for (;;) {
             auto n = co_await p.server.read_some(buf);
             if (!n || *n == 0) break;
-            total += *n;
+            got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
         }
     }());
     CHECK(second_done);
-    CHECK(total > 64);
+    REQUIRE(got.size() > 64);
+    const auto tail = got.end() - 64;
+    CHECK(std::all_of(got.begin(), tail, [](std::byte b) { return b == std::byte{0xAB}; }));
+    CHECK(std::all_of(tail, got.end(), [](std::byte b) { return b == std::byte{0}; }));
     CHECK(send_calls == inline_calls); // the second write went through the ring: no send(2)
 }
 

@@ -151,7 +151,7 @@ public:
         // A send goes out at once, as on epoll, unless the last one found the socket full: on
         // this machine a turn's sends batched into its one io_uring_enter go out in a burst, the
         // peer drains it and sleeps, and every burst pays the peer's wake-up (16 x 64 KiB echo:
-        // 42,000 -> 60,000 msgs/s; small messages unchanged).
+        // 41,800 -> 46,700-58,700 msgs/s; small messages within noise; docs/backends.md).
         if (idle && op.kind == op_kind::send && !(s.drained & interest_write) && send_now(op, s))
             return false;
         q.push(&op);
