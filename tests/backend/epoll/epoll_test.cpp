@@ -66,3 +66,35 @@ TEST_CASE("epoll: an echo session makes one recv per message (no speculative EAG
     INFO("recv calls: " << recv_calls.load());
     CHECK(recv_calls <= messages + 10);
 }
+
+TEST_CASE("epoll: read_exact that comes back short waits for the edge without another recv") {
+    evio::reactor r{evio::reactor_options{evio::backend_kind::epoll}};
+    auto p = evio::conf::make_adopted_pair(r, 0);
+    std::array<std::byte, 100> sent{};
+    for (std::size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<std::byte>(i + 1);
+    REQUIRE(::send(p.peer, sent.data(), 60, MSG_NOSIGNAL) == 60);
+
+    recv_calls = 0;
+    evio::detail::set_fault_hook(&count_recv);
+    std::array<std::byte, 100> got{};
+    bool done = false, ok = false;
+    evio::spawn(r, [&]() -> evio::task<void> {
+        auto n = co_await p.server.read_exact(got);
+        ok = static_cast<bool>(n);
+        done = true;
+    });
+    for (int i = 0; i < 3; ++i) r.run_once(std::chrono::milliseconds(5));
+    const int first = recv_calls.load();
+    CHECK_FALSE(done);
+    // The first recv took the 60 queued bytes, short of the 100 asked for: the queue is
+    // empty, so the read waits for the next edge. A second recv here would only fail with
+    // EAGAIN.
+    CHECK(first == 1);
+
+    REQUIRE(::send(p.peer, sent.data() + 60, 40, MSG_NOSIGNAL) == 40);
+    REQUIRE(evio::test::run_until(r, [&] { return done; }));
+    evio::detail::set_fault_hook(nullptr);
+    CHECK(ok);
+    CHECK(got == sent);
+    CHECK(recv_calls == 2);
+}

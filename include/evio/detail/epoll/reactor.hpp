@@ -21,6 +21,7 @@
 
 #include <evio/detail/operation.hpp>
 #include <evio/detail/posix/socket.hpp>
+#include <evio/detail/posix/transfer.hpp>
 #include <evio/detail/reactor_core.hpp>
 #include <evio/detail/room.hpp>
 #include <evio/detail/syscall.hpp>
@@ -209,7 +210,6 @@ private:
     }
     static bool is_fd_exhaustion(int e) noexcept { return e == EMFILE || e == ENFILE; }
 
-    /// Runs the op's syscall. True when it finished (result or error stored), false on EAGAIN.
     /// An injected EAGAIN: no edge follows it (the socket may be ready), retry at turn's end.
     void retry_injected(token t, direction d) { core_.retry_later(t, d); }
 
@@ -217,42 +217,29 @@ private:
     /// at the end of the turn (an injected EAGAIN: no edge follows it, the socket may be ready).
     enum class step : std::uint8_t { done, wait, retry };
 
+    /// Runs the op's syscall: reads and writes inline (transfer_now: on the path of every
+    /// read_some and write_all), accept and connect out of line.
     step attempt(operation& op, slot& s) noexcept {
+        if (op.kind == op_kind::recv || op.kind == op_kind::send) [[likely]] {
+            const transfer_step t = op.kind == op_kind::recv ? transfer_now<op_kind::recv>(op, s)
+                                                             : transfer_now<op_kind::send>(op, s);
+            return t == transfer_step::done      ? step::done
+                   : t == transfer_step::blocked ? step::wait
+                                                 : step::retry;
+        }
+        return attempt_connection(op, s);
+    }
+
+    /// attempt() for accept and connect.
+#if defined(__GNUC__)
+    __attribute__((noinline))
+#endif
+    step attempt_connection(operation& op, slot& s) noexcept {
         const int fd = s.handle;
         for (;;) {
             bool injected = false;  // the fault seam made this call fail (not the kernel)
             std::size_t none = 0;   // accept moves no bytes
             switch (op.kind) {
-            case op_kind::recv: {
-                std::size_t want = op.len - op.done;
-                const ssize_t n = EVIO_SYSCALL_IO(recv, -1, want, injected,
-                                                  ::recv(fd, op.buf + op.done, want, 0));
-                if (n > 0) {
-                    op.done += static_cast<std::size_t>(n);
-                    if (op.all && op.done < op.len) continue;
-                    // A short read emptied the receive queue: new data brings an edge (as tokio
-                    // assumes on Linux). Not once RDHUP/HUP/ERR was seen: that edge is spent and
-                    // the EOF or error behind the data must still be read.
-                    if (static_cast<std::size_t>(n) < want && !s.read_final) s.drained |= interest_read;
-                    return step::done;
-                }
-                if (n == 0) {
-                    if (op.all && op.done < op.len) op.error = error_eof; // the peer closed first
-                    return step::done;
-                }
-                break;
-            }
-            case op_kind::send: {
-                std::size_t want = op.len - op.done;
-                const ssize_t n = EVIO_SYSCALL_IO(send, -1, want, injected,
-                                                  ::send(fd, op.buf + op.done, want, MSG_NOSIGNAL));
-                if (n >= 0) {
-                    op.done += static_cast<std::size_t>(n);
-                    if (op.all && op.done < op.len) continue;
-                    return step::done;
-                }
-                break;
-            }
             case op_kind::accept: {
                 const int c = EVIO_SYSCALL_IO(accept, -1, none, injected,
                                               ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
@@ -283,15 +270,14 @@ private:
                 if (errno == ENOTCONN) return step::wait; // an early EPOLLOUT|EPOLLHUP: still connecting
                 break;
             }
+            case op_kind::recv:
+            case op_kind::send: return step::done; // never here: attempt() runs them
             }
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 // The kernel's EAGAIN is followed by an edge when the socket becomes ready; an
                 // injected one is not (the socket may be ready already): retry at turn's end.
-                if (injected) return step::retry;
-                if (op.kind == op_kind::recv || op.kind == op_kind::send)
-                    s.drained |= interest_of(direction_of(op.kind));
-                return step::wait;
+                return injected ? step::retry : step::wait;
             }
             op.error = errno;
             return step::done;

@@ -40,6 +40,7 @@
 
 #include <evio/detail/operation.hpp>
 #include <evio/detail/posix/socket.hpp>
+#include <evio/detail/posix/transfer.hpp>
 #include <evio/detail/reactor_core.hpp>
 #include <evio/detail/room.hpp>
 #include <evio/detail/syscall.hpp>
@@ -168,34 +169,13 @@ public:
     /// enough to be inlined into reactor::start (callgrind: about +29 instructions per op
     /// otherwise, on every op, not only on the recvs that come here).
 #if defined(__GNUC__)
-    __attribute__((noinline))
+    __attribute__((noinline, flatten))
 #endif
     bool recv_now(operation& op, slot& s) noexcept {
         if (in_kernel_ != 0 || io_uring_sq_ready(&ring_) != 0 || !backlog_.empty() ||
             !core_.within_budget(s))
             return false;
-        for (;;) {
-            std::size_t want = op.len - op.done; // the fault seam may lower it (a short read)
-            bool injected = false;
-            const ssize_t n = EVIO_SYSCALL_IO(recv, -1, want, injected,
-                                              ::recv(s.handle, op.buf + op.done, want, MSG_DONTWAIT));
-            if (n > 0) {
-                op.done += static_cast<std::size_t>(n);
-                if (static_cast<std::size_t>(n) < want) s.drained |= interest_read;
-                return !(op.all && op.done < op.len);
-            }
-            if (n == 0) {
-                if (op.all && op.done < op.len) op.error = error_eof;
-                return true;
-            }
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!injected) s.drained |= interest_read;
-                return false;
-            }
-            op.error = errno;
-            return true;
-        }
+        return transfer_now<op_kind::recv>(op, s) == transfer_step::done;
     }
 
     /// The inline send of start(), within the token's turn budget and behind no backlog. True
@@ -203,29 +183,11 @@ public:
     /// did not run or the socket filled up (marked: the SQE for the rest polls, and the next
     /// send is an SQE until one completes). Out of line, like recv_now.
 #if defined(__GNUC__)
-    __attribute__((noinline))
+    __attribute__((noinline, flatten))
 #endif
     bool send_now(operation& op, slot& s) noexcept {
         if (!backlog_.empty() || !core_.within_budget(s)) return false;
-        for (;;) {
-            std::size_t want = op.len - op.done; // the fault seam may lower it (a short write)
-            bool injected = false;
-            const ssize_t n = EVIO_SYSCALL_IO(
-                send, -1, want, injected,
-                ::send(s.handle, op.buf + op.done, want, MSG_DONTWAIT | MSG_NOSIGNAL));
-            if (n >= 0) {
-                op.done += static_cast<std::size_t>(n);
-                if (!op.all || op.done == op.len) return true;
-                continue;
-            }
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!injected) s.drained |= interest_write;
-                return false;
-            }
-            op.error = errno;
-            return true;
-        }
+        return transfer_now<op_kind::send>(op, s) == transfer_step::done;
     }
 
     /// Deregistration steps 2-3 for this token only: cancel what the kernel holds by user_data,

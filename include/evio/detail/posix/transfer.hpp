@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+// One non-blocking transfer step of a read or write: the epoll room runs every read and write
+// through it, the io_uring room its inline recv and send (before it falls back to an SQE).
+#pragma once
+
+#include <evio/detail/platform.hpp>
+
+#if EVIO_HAS_POSIX
+
+#include <evio/detail/operation.hpp>
+#include <evio/detail/syscall.hpp>
+#include <evio/detail/token_table.hpp>
+
+#include <cerrno>
+#include <sys/socket.h>
+
+namespace evio::detail {
+
+/// What transfer_now() did.
+enum class transfer_step : std::uint8_t {
+    done,     ///< the op finished: its bytes, the end of the stream, or an error in op.error
+    blocked,  ///< the kernel has nothing to read / no room to write: the direction is drained
+    injected, ///< the fault seam failed the call with EAGAIN: no readiness follows, retry later
+};
+
+/// recv(2) or send(2) (Kind: the op's kind) with MSG_DONTWAIT, until it finishes or the socket
+/// would block; EINTR is retried, every other error ends the op. A read that comes back short
+/// emptied the receive queue: the read side is marked drained (new data brings an edge on
+/// epoll, a poll on io_uring), and a read_exact still short of its length stops there instead
+/// of paying a recv that would fail; not once RDHUP/HUP/ERR was seen (`read_final`, epoll):
+/// the EOF or error behind the data must still be read. A kernel EAGAIN marks the direction
+/// drained; an injected one does not (the socket may be ready).
+template <op_kind Kind>
+inline transfer_step transfer_now(operation& op, slot& s) noexcept {
+    static_assert(Kind == op_kind::recv || Kind == op_kind::send);
+    for (;;) {
+        std::size_t want = op.len - op.done; // the fault seam may lower it (a short transfer)
+        bool injected = false;
+        ssize_t n;
+        if constexpr (Kind == op_kind::recv) {
+            n = EVIO_SYSCALL_IO(recv, -1, want, injected,
+                                ::recv(s.handle, op.buf + op.done, want, MSG_DONTWAIT));
+            if (n == 0) {
+                if (op.all && op.done < op.len) op.error = error_eof; // the peer closed first
+                return transfer_step::done;
+            }
+            if (n > 0) {
+                op.done += static_cast<std::size_t>(n);
+                if (!op.all || op.done == op.len) {
+                    if (static_cast<std::size_t>(n) < want && !s.read_final) s.drained |= interest_read;
+                    return transfer_step::done;
+                }
+                if (static_cast<std::size_t>(n) < want && !s.read_final) {
+                    s.drained |= interest_read;
+                    return transfer_step::blocked;
+                }
+                continue;
+            }
+        } else {
+            n = EVIO_SYSCALL_IO(send, -1, want, injected,
+                                ::send(s.handle, op.buf + op.done, want, MSG_DONTWAIT | MSG_NOSIGNAL));
+            if (n >= 0) {
+                op.done += static_cast<std::size_t>(n);
+                if (!op.all || op.done == op.len) return transfer_step::done;
+                continue;
+            }
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (injected) return transfer_step::injected;
+            s.drained |= Kind == op_kind::recv ? interest_read : interest_write;
+            return transfer_step::blocked;
+        }
+        op.error = errno;
+        return transfer_step::done;
+    }
+}
+
+} // namespace evio::detail
+
+#endif // EVIO_HAS_POSIX
