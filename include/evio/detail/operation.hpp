@@ -54,6 +54,9 @@ struct operation {
     /// receive(): the reactor supplies the buffer (io_uring's provided-buffer ring) and sets
     /// `buf`, `done` and `buffer`; false for reads into the caller's buffer.
     bool provided = false;
+    /// uring: the kernel holds a readiness poll for this recv (a bulk stream); its completion
+    /// runs the recv inline.
+    bool polled = false;
     /// receive(): the pool buffer this op holds (buffer_pool id), -1 when none.
     std::int32_t buffer = -1;
     std::byte* buf = nullptr;

@@ -33,6 +33,9 @@ struct slot {
     /// io_uring: received data (or the end of the stream) waits in the room's stash for this
     /// token: its reads are served from there, in order, before anything new.
     bool buffered = false;
+    /// The last read filled a buffer of 8 KiB or more: a bulk stream (kept by transfer_now and
+    /// the io_uring room). io_uring reads a bulk stream as epoll does: inline, and on a poll once drained.
+    bool bulk_read = false;
     std::uint16_t budget_used = 0;         ///< inline completions in turn `budget_turn`
     std::uint32_t in_flight = 0;           ///< ops the kernel still holds (uring/iocp)
     std::uint32_t next_free = ~std::uint32_t{0};
@@ -90,6 +93,7 @@ public:
         s.retry_queued = interest_none;
         s.drained = interest_none;
         s.read_final = false;
+        s.bulk_read = false;
         s.buffered = false;
         s.budget_used = 0;
         s.next_free = npos;

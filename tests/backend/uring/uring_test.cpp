@@ -407,6 +407,92 @@ TEST_CASE("a streaming read on io_uring reads inline; an empty socket's read goe
     CHECK(recv_calls <= 1);
 }
 
+TEST_CASE("io_uring: a bulk stream reads inline beside other ops, and on a poll once drained") {
+    // Room note: a stream whose last read filled its buffer reads as on epoll: recv(2) at once
+    // even with other ops in the ring, and once drained it waits on a poll and reads on its
+    // completion, instead of a recv SQE run in the kernel's task work.
+    static std::atomic<int> ring_recvs{0}, recv_calls{0};
+    evio::detail::set_fault_hook([](evio::detail::sys call, int*) {
+        if (call == evio::detail::sys::ring_recv) ++ring_recvs; // a read submitted to the ring
+        if (call == evio::detail::sys::recv) ++recv_calls;
+        return false;
+    });
+    evio::reactor r{uring()};
+    auto p = evio::test::connected_pair(r);
+    auto other = evio::test::connected_pair(r);
+    constexpr std::size_t piece = 16 * 1024, total = 4 * piece;
+    std::vector<std::byte> out(total + piece);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::byte>(i * 13 + 1);
+    bool other_done = false;
+    evio::spawn(r, [&]() -> evio::task<void> { // keeps a read in the ring the whole time
+        std::array<std::byte, 16> in{};
+        auto n = co_await other.server.read_some(in);
+        CHECK(n);
+        other_done = true;
+    });
+    std::vector<std::byte> got;
+    int data_recvs = 0;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        co_await p.client.write_all(std::span(out).first(total)); // queued at the server
+        std::array<std::byte, piece> in{};
+        recv_calls = 0;
+        while (got.size() < total) {
+            auto n = co_await p.server.read_some(in);
+            if (!n || *n == 0) break;
+            got.insert(got.end(), in.begin(), in.begin() + static_cast<std::ptrdiff_t>(*n));
+        }
+        data_recvs = recv_calls;
+    }());
+    REQUIRE(got.size() == total);
+    // The first read goes to the ring (nothing known about the socket, another read in
+    // flight); each full one after it makes the next read a recv(2) at once.
+    INFO("recv(2) calls for the 4 reads: " << data_recvs);
+    CHECK(data_recvs >= 3);
+
+    // Drained now: the next read finds nothing (one recv(2) that fails), waits on a poll (one
+    // submission), and the poll's completion reads what the peer sends (one recv(2)).
+    recv_calls = 0;
+    ring_recvs = 0;
+    bool read_done = false;
+    evio::spawn(r, [&]() -> evio::task<void> {
+        std::array<std::byte, piece> in{};
+        auto n = co_await p.server.read_some(in);
+        REQUIRE(n);
+        got.insert(got.end(), in.begin(), in.begin() + static_cast<std::ptrdiff_t>(*n));
+        read_done = true;
+    });
+    for (int i = 0; i < 3; ++i) r.run_once(std::chrono::milliseconds(5));
+    CHECK_FALSE(read_done);
+    CHECK(recv_calls <= 1);
+    CHECK(ring_recvs == 1);
+    const int before = recv_calls;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        co_await p.client.write_all(std::span(out).subspan(total, piece));
+    }());
+    REQUIRE(evio::test::run_until(r, [&] { return read_done; }));
+    CHECK(recv_calls == before + 1); // read inline on the poll's completion, not in the ring
+    CHECK(ring_recvs == 1);
+    const bool same = got == out; // every byte, in order
+    CHECK(same);
+
+    // A bulk stream's poll is cancelled like any read: the timeout ends it, nothing is lost.
+    bool timed_out = false;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        std::array<std::byte, piece> in{};
+        auto n = co_await evio::with_timeout(r, 20ms, p.server.read_some(in));
+        timed_out = !n && n.error() == evio::errc::timed_out;
+        std::array<std::byte, 5> hello{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}};
+        co_await p.client.write_all(hello);
+        auto m = co_await p.server.read_some(in);
+        REQUIRE(m);
+        CHECK(*m == hello.size());
+        CHECK(std::equal(hello.begin(), hello.end(), in.begin()));
+    }());
+    CHECK(timed_out);
+    evio::detail::set_fault_hook(nullptr);
+    CHECK_FALSE(other_done); // the other stream's read was never touched
+}
+
 TEST_CASE("receive on io_uring: one multishot recv serves a stream's receives, no recv per read") {
     // Room note: receive() arms one multishot recv per stream into the provided-buffer ring;
     // it stays armed across receives, so an echo loop submits no recv SQE per message.

@@ -16,6 +16,14 @@
 
 namespace evio::detail {
 
+/// A read that fills a buffer of at least 8 KiB marks a bulk stream (slot::bulk_read): more
+/// is most likely queued behind it. A small buffer filled says nothing (read_exact of a
+/// 64-byte header fills it every time, and its next read usually finds the socket empty).
+inline constexpr std::size_t bulk_min = 8 * 1024;
+constexpr bool is_bulk(std::size_t got, std::size_t asked) noexcept {
+    return got == asked && asked >= bulk_min;
+}
+
 /// What transfer_now() did.
 enum class transfer_step : std::uint8_t {
     done,     ///< the op finished: its bytes, the end of the stream, or an error in op.error
@@ -46,6 +54,7 @@ inline transfer_step transfer_now(operation& op, slot& s) noexcept {
             }
             if (n > 0) {
                 op.done += static_cast<std::size_t>(n);
+                s.bulk_read = is_bulk(static_cast<std::size_t>(n), want);
                 if (!op.all || op.done == op.len) {
                     if (static_cast<std::size_t>(n) < want && !s.read_final) s.drained |= interest_read;
                     return transfer_step::done;
