@@ -32,7 +32,10 @@
 //   buffer_pool fills a chunk at a time. A CQE with no waiting read goes to the stream's stash
 //   (slot::buffered); a stash of stash_cap buffers cancels the multishot (the rest stays in the
 //   socket: TCP flow control). While a multishot is armed or a stash holds data, every read of
-//   the stream (read_some too) is served from them, so bytes never reorder.
+//   the stream (read_some too) is served from them, so bytes never reorder. A CQE that fills a
+//   buffer of 8 KiB or more (a bulk stream) cancels the multishot: once it is over and the
+//   stash is empty, receive() reads into a buffer from the pool's free list like read_some
+//   (to_plain), until a short read ends the bulk mode.
 // - Close is IORING_OP_CLOSE, submitted at once (the fd number is free on return, like close(2)).
 // - Quirks: -EAGAIN/-EINTR in a CQE are resubmitted; a full SQ is flushed, and what still does
 //   not fit waits in a backlog for the next turn (io_uring_get_sqe(3) may return NULL).
@@ -129,9 +132,10 @@ public:
         return buffers_ > 0;
     }
 
-    /// A buffer comes back from a lease (or a stash): into the kernel's ring at once.
+    /// A buffer comes back from a lease (or a stash): into the kernel's ring at once, or to the
+    /// pool's free list when it came from there (a bulk stream's plain read, to_plain).
     void give_back(std::uint32_t id) noexcept {
-        if (br_ == nullptr) {
+        if (br_ == nullptr || (id < from_free_list_.size() && from_free_list_[id])) {
             core_.pool.put(id);
             return;
         }
@@ -142,6 +146,10 @@ public:
 
     bool start(operation& op, slot& s) {
         if (op.kind == op_kind::accept && multishot_ok_) return start_accept(op, s);
+        // A receive() on a bulk stream with nothing armed or stashed reads like read_some into a
+        // pool buffer, so it takes the bulk path below (docs/backends.md).
+        if (op.provided && s.bulk_read && !s.multishot && !s.buffered) [[unlikely]]
+            (void)to_plain(op);
         if (op.kind == op_kind::recv && (op.provided || s.multishot || s.buffered)) [[unlikely]]
             return start_stream(op, s);
         const direction d = direction_of(op.kind);
@@ -643,8 +651,32 @@ private:
     void kick_stream(operation& op, slot& s) {
         if (s.buffered)
             core_.retry_later(op.tok, direction::read);
+        else if (!s.multishot && op.provided && s.bulk_read && to_plain(op))
+            submit(op, s); // a plain read now: the bulk path
         else if (!s.multishot)
             arm_receive(s, op.tok);
+    }
+
+    /// Turns a receive() into a plain read into a pool buffer from the free list (it goes
+    /// back there, not to the kernel's ring: give_back), as receive() reads on epoll. For a
+    /// bulk stream, whose multishot was cancelled (dispatch_receive). False when the pool has
+    /// no buffer to spare: the receive() stays on the ring.
+#if defined(__GNUC__)
+    __attribute__((noinline))
+#endif
+    bool to_plain(operation& op) {
+        const std::int32_t id = core_.pool.acquire();
+        if (id < 0) return false;
+        const auto u = static_cast<std::uint32_t>(id);
+        if (from_free_list_.size() <= u) from_free_list_.resize(core_.pool.max(), false);
+        from_free_list_[u] = true;
+        ++core_.pool.leased;
+        op.provided = false;
+        op.buffer = id;
+        op.buf = core_.pool.data(u);
+        op.len = core_.pool.buffer_size();
+        op.done = 0;
+        return true;
     }
 
     /// Hands stashed data to the waiting reads of `t`, oldest first, within the turn budget; then
@@ -764,6 +796,7 @@ private:
             return;
         }
         if (!more) stream_of(index).cancelling = false; // this multishot is over
+        if (res > 0) s.bulk_read = is_bulk(static_cast<std::size_t>(res), core_.pool.buffer_size());
         op_queue& q = s.q(direction::read);
         if (res > 0 && has_buffer && !s.buffered && q.head && q.head->provided) {
             // The common case: a receive() waits and nothing is stashed before this buffer.
@@ -774,6 +807,7 @@ private:
             ++core_.pool.leased;
             core_.pop_head(s, direction::read);
             if (operation* next = q.head; next && !s.multishot) submit(*next, s);
+            if (s.bulk_read && more) stop_multishot(s, index);
             op.waiter.resume(); // `s` may be dangling from here on
             return;
         }
@@ -814,11 +848,18 @@ private:
         feed(t); // resumes readers: `s` and `st` may be dangling after it
         slot* now = core_.table.find(t);
         stream_stash& left = streams_[index];
-        if (now && now->multishot && !left.cancelling && left.size() >= stash_cap) {
-            // Nobody reads this stream fast enough: stop taking buffers for it.
-            left.cancelling = true;
-            push_cancel(encode_ms(t.generation, index, tag_recv_ms));
-        }
+        // Nobody reads this stream fast enough: stop taking buffers for it. Or it is a bulk
+        // stream: its reads go plain (kick_stream) once the multishot is over.
+        if (now && (left.size() >= stash_cap || now->bulk_read)) stop_multishot(*now, index);
+    }
+
+    /// Cancels the stream's armed multishot recv (once); what it delivers until its last CQE
+    /// is stashed or handed out as usual.
+    void stop_multishot(slot& s, std::uint32_t index) {
+        stream_stash& st = stream_of(index);
+        if (!s.multishot || st.cancelling) return;
+        st.cancelling = true;
+        push_cancel(encode_ms(s.generation, index, tag_recv_ms));
     }
 
     io_uring_sqe* get_sqe() noexcept {
@@ -1210,6 +1251,8 @@ private:
     unsigned br_mask_ = 0;
     int buffers_ = 0;          ///< provided buffers: 0 not tried yet, 1 registered, -1 refused
     bool recv_ms_ok_ = true;   ///< multishot recv accepted (kernel >= 6.0), else one-shot
+    /// Per pool buffer: taken from the pool's free list (to_plain), so it goes back there.
+    std::vector<bool> from_free_list_;
 
 public:
     /// False once the kernel rejected multishot accept (then accept is one-shot).
