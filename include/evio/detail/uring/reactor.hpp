@@ -32,10 +32,10 @@
 //   buffer_pool fills a chunk at a time. A CQE with no waiting read goes to the stream's stash
 //   (slot::buffered); a stash of stash_cap buffers cancels the multishot (the rest stays in the
 //   socket: TCP flow control). While a multishot is armed or a stash holds data, every read of
-//   the stream (read_some too) is served from them, so bytes never reorder. A CQE that fills a
-//   buffer of 8 KiB or more (a bulk stream) cancels the multishot: once it is over and the
-//   stash is empty, receive() reads into a buffer from the pool's free list like read_some
-//   (to_plain), until a short read ends the bulk mode.
+//   the stream (read_some too) is served from them, so bytes never reorder. Two CQEs in a row
+//   that fill buffers of 8 KiB or more (a bulk stream) cancel the multishot: once it is over
+//   and the stash is empty, receive() reads into a buffer from the pool's free list like
+//   read_some (to_plain), until a short read ends the bulk mode.
 // - Close is IORING_OP_CLOSE, submitted at once (the fd number is free on return, like close(2)).
 // - Quirks: -EAGAIN/-EINTR in a CQE are resubmitted; a full SQ is flushed, and what still does
 //   not fit waits in a backlog for the next turn (io_uring_get_sqe(3) may return NULL).
@@ -135,8 +135,8 @@ public:
     /// A buffer comes back from a lease (or a stash): into the kernel's ring at once, or to the
     /// pool's free list when it came from there (a bulk stream's plain read, to_plain).
     void give_back(std::uint32_t id) noexcept {
-        if (br_ == nullptr || (id < from_free_list_.size() && from_free_list_[id])) {
-            core_.pool.put(id);
+        if (br_ == nullptr || (id & from_free_list) != 0) {
+            core_.pool.put(id & ~from_free_list);
             return;
         }
         io_uring_buf_ring_add(br_, core_.pool.data(id), static_cast<unsigned>(core_.pool.buffer_size()),
@@ -387,6 +387,9 @@ private:
     static constexpr std::uint64_t tag_close = 5;     ///< IORING_OP_CLOSE of a deregistered socket
     static constexpr std::uint64_t tag_recv_ms = 6;   ///< a stream's multishot recv (receive())
     static constexpr int buffer_group = 0;            ///< the provided-buffer ring's group id
+    /// Marks the id of a buffer taken from the pool's free list (to_plain): the lease hands the
+    /// id back to give_back, which returns that buffer to the free list, not to the ring.
+    static constexpr std::uint32_t from_free_list = 1u << 30;
     /// Buffers a stream's stash may hold before its multishot recv is cancelled.
     static constexpr std::size_t stash_cap = 8;
     static constexpr std::uint64_t wake_tag = tag_wake << tag_shift;
@@ -667,13 +670,10 @@ private:
     bool to_plain(operation& op) {
         const std::int32_t id = core_.pool.acquire();
         if (id < 0) return false;
-        const auto u = static_cast<std::uint32_t>(id);
-        if (from_free_list_.size() <= u) from_free_list_.resize(core_.pool.max(), false);
-        from_free_list_[u] = true;
         ++core_.pool.leased;
         op.provided = false;
-        op.buffer = id;
-        op.buf = core_.pool.data(u);
+        op.buffer = static_cast<std::int32_t>(static_cast<std::uint32_t>(id) | from_free_list);
+        op.buf = core_.pool.data(static_cast<std::uint32_t>(id));
         op.len = core_.pool.buffer_size();
         op.done = 0;
         return true;
@@ -795,8 +795,18 @@ private:
             if (!core_.destroying && s.in_flight == 0) core_.table.finish_deregister(index);
             return;
         }
+        // Two full buffers in a row: a bulk stream. Its multishot is cancelled and its reads go
+        // plain once it is over (kick_stream); the cancelled multishot's last CQEs do not
+        // change that decision (a short one would make the cancel a waste).
+        bool bulk = false;
+        if (res > 0) {
+            const bool full = is_bulk(static_cast<std::size_t>(res), core_.pool.buffer_size());
+            if ((full || s.bulk_read) && !stream_of(index).cancelling) {
+                bulk = full && s.bulk_read && more;
+                s.bulk_read = full;
+            }
+        }
         if (!more) stream_of(index).cancelling = false; // this multishot is over
-        if (res > 0) s.bulk_read = is_bulk(static_cast<std::size_t>(res), core_.pool.buffer_size());
         op_queue& q = s.q(direction::read);
         if (res > 0 && has_buffer && !s.buffered && q.head && q.head->provided) {
             // The common case: a receive() waits and nothing is stashed before this buffer.
@@ -807,7 +817,7 @@ private:
             ++core_.pool.leased;
             core_.pop_head(s, direction::read);
             if (operation* next = q.head; next && !s.multishot) submit(*next, s);
-            if (s.bulk_read && more) stop_multishot(s, index);
+            if (bulk) stop_multishot(s, index);
             op.waiter.resume(); // `s` may be dangling from here on
             return;
         }
@@ -850,7 +860,7 @@ private:
         stream_stash& left = streams_[index];
         // Nobody reads this stream fast enough: stop taking buffers for it. Or it is a bulk
         // stream: its reads go plain (kick_stream) once the multishot is over.
-        if (now && (left.size() >= stash_cap || now->bulk_read)) stop_multishot(*now, index);
+        if (now && (left.size() >= stash_cap || bulk)) stop_multishot(*now, index);
     }
 
     /// Cancels the stream's armed multishot recv (once); what it delivers until its last CQE
@@ -1251,8 +1261,6 @@ private:
     unsigned br_mask_ = 0;
     int buffers_ = 0;          ///< provided buffers: 0 not tried yet, 1 registered, -1 refused
     bool recv_ms_ok_ = true;   ///< multishot recv accepted (kernel >= 6.0), else one-shot
-    /// Per pool buffer: taken from the pool's free list (to_plain), so it goes back there.
-    std::vector<bool> from_free_list_;
 
 public:
     /// False once the kernel rejected multishot accept (then accept is one-shot).
