@@ -34,7 +34,8 @@ struct slot {
     /// token: its reads are served from there, in order, before anything new.
     bool buffered = false;
     /// The last read filled a buffer of 8 KiB or more: a bulk stream (kept by transfer_now and
-    /// the io_uring room). io_uring reads a bulk stream as epoll does: inline, and on a poll once drained.
+    /// the io_uring room, which reads a bulk stream as epoll does: inline, and on a poll once
+    /// drained; epoll itself does not need it).
     bool bulk_read = false;
     std::uint16_t budget_used = 0;         ///< inline completions in turn `budget_turn`
     std::uint32_t in_flight = 0;           ///< ops the kernel still holds (uring/iocp)

@@ -55,19 +55,16 @@ inline transfer_step transfer_now(operation& op, slot& s) noexcept {
             if (n > 0) {
                 op.done += static_cast<std::size_t>(n);
                 s.bulk_read = is_bulk(static_cast<std::size_t>(n), want);
-                if (!op.all || op.done == op.len) {
-                    if (static_cast<std::size_t>(n) < want && !s.read_final) s.drained |= interest_read;
-                    return transfer_step::done;
-                }
-                if (static_cast<std::size_t>(n) < want && !s.read_final) {
-                    s.drained |= interest_read;
-                    return transfer_step::blocked;
-                }
+                const bool emptied = static_cast<std::size_t>(n) < want && !s.read_final;
+                if (emptied) s.drained |= interest_read;
+                if (!op.all || op.done == op.len) return transfer_step::done;
+                if (emptied) return transfer_step::blocked;
                 continue;
             }
         } else {
-            n = EVIO_SYSCALL_IO(send, -1, want, injected,
-                                ::send(s.handle, op.buf + op.done, want, MSG_DONTWAIT | MSG_NOSIGNAL));
+            n = EVIO_SYSCALL_IO(
+                send, -1, want, injected,
+                ::send(s.handle, op.buf + op.done, want, MSG_DONTWAIT | MSG_NOSIGNAL));
             if (n >= 0) {
                 op.done += static_cast<std::size_t>(n);
                 if (!op.all || op.done == op.len) return transfer_step::done;
