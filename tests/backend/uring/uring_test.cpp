@@ -408,7 +408,7 @@ TEST_CASE("a streaming read on io_uring reads inline; an empty socket's read goe
 }
 
 TEST_CASE("io_uring: a bulk stream reads inline beside other ops, and on a poll once drained") {
-    // Room note: a stream whose last read filled its buffer reads as on epoll: recv(2) at once
+    // Room note: a stream whose last read filled a buffer of 8 KiB or more reads as on epoll: recv(2) at once
     // even with other ops in the ring, and once drained it waits on a poll and reads on its
     // completion, instead of a recv SQE run in the kernel's task work.
     static std::atomic<int> ring_recvs{0}, recv_calls{0};
@@ -538,9 +538,9 @@ TEST_CASE("receive on io_uring: one multishot recv serves a stream's receives, n
 }
 
 TEST_CASE("receive on io_uring: a bulk stream leaves the multishot for plain reads, and comes back") {
-    // Room note: a multishot CQE that fills a buffer of 8 KiB or more marks a bulk stream: its
-    // multishot is cancelled and its receive()s read into pool buffers as read_some does (at
-    // once, or on a poll); a small read returns the stream to the multishot.
+    // Room note: two multishot CQEs in a row that fill buffers of 8 KiB or more mark a bulk
+    // stream: its multishot is cancelled and its receive()s read into pool buffers as read_some
+    // does (at once, or on a poll); a short read returns the stream to the multishot.
     static std::atomic<int> ring_recvs{0}, recv_calls{0};
     evio::detail::set_fault_hook([](evio::detail::sys call, int*) {
         if (call == evio::detail::sys::ring_recv) ++ring_recvs;
@@ -599,6 +599,49 @@ TEST_CASE("receive on io_uring: a bulk stream leaves the multishot for plain rea
     CHECK(small_rounds == 100);
     CHECK(recv_calls == 0);
     CHECK(ring_recvs == 0);
+    CHECK(r.receive_buffers().leased == 0);
+}
+
+TEST_CASE("receive on io_uring: one full buffer then a short one keeps the multishot armed") {
+    // Room note: a single full buffer is not a bulk stream. Writes of 12,000 bytes into 8 KiB
+    // buffers come as one full CQE and one short one; cancelling the multishot on the full one
+    // would cost a cancel and a re-arm per write and never switch.
+    static std::atomic<int> ring_recvs{0}, recv_calls{0};
+    evio::detail::set_fault_hook([](evio::detail::sys call, int*) {
+        if (call == evio::detail::sys::ring_recv) ++ring_recvs;
+        if (call == evio::detail::sys::recv) ++recv_calls;
+        return false;
+    });
+    auto o = uring();
+    o.receive_buffer_size = 8192;
+    evio::reactor r{o};
+    auto p = evio::test::connected_pair(r);
+    REQUIRE(r.provides_buffers());
+    int rounds = 0;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        std::vector<std::byte> msg(12000);
+        for (int i = 0; i < 50; ++i) {
+            msg[0] = static_cast<std::byte>(i);
+            co_await p.client.write_all(msg); // all queued before the server reads
+            std::size_t n = 0;
+            while (n < msg.size()) {
+                auto l = co_await p.server.receive();
+                if (!l || l->empty()) co_return;
+                if (n == 0 && l->data()[0] != msg[0]) co_return;
+                n += l->size();
+            }
+            if (n != msg.size()) co_return;
+            if (i == 0) { // the first receive armed the multishot: count from here
+                recv_calls = 0;
+                ring_recvs = 0;
+            }
+            ++rounds;
+        }
+    }());
+    evio::detail::set_fault_hook(nullptr);
+    CHECK(rounds == 50);
+    CHECK(ring_recvs == 0); // never cancelled and re-armed
+    CHECK(recv_calls == 0); // never switched to plain reads
     CHECK(r.receive_buffers().leased == 0);
 }
 
