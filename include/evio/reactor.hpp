@@ -226,8 +226,9 @@ public:
         return with_room([&](auto& r) { return r.start(op, s); });
     }
 
-    /// receive(): true when the room fills buffers itself (io_uring's provided-buffer ring);
-    /// false when the awaitable leases a pool buffer and reads into it.
+    /// receive(): true when the room picks the buffers itself (io_uring's provided-buffer ring;
+    /// epoll, which takes a pool buffer just before its recv); false when the awaitable leases
+    /// a pool buffer when it starts and reads into it (IOCP).
     bool provides_buffers() {
         return with_room([](auto& r) {
             if constexpr (requires { r.provides_buffers(); }) return r.provides_buffers();

@@ -36,8 +36,9 @@ public:
 /// Awaitable of `tcp_stream::receive`: result<buffer_lease>, an empty lease at end of stream.
 /// On io_uring the kernel picks the buffer (multishot recv into the provided-buffer ring; data
 /// that arrives before the next receive() waits in the reactor, a few buffers per stream at
-/// most), except on a bulk stream, which reads into a pool buffer like read_some. Elsewhere
-/// the op leases a pool buffer when it starts and reads into it.
+/// most), except on a bulk stream, which reads into a pool buffer like read_some. On epoll the
+/// room takes a pool buffer only when the socket has data; on IOCP the op leases one when it
+/// starts (WSARecv needs it) and reads into it.
 class receive_op : public detail::io_awaiter {
 public:
     receive_op(reactor* r, token t) noexcept : io_awaiter(r, t, detail::op_kind::recv) {

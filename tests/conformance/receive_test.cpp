@@ -137,6 +137,64 @@ TEST_CASE("every buffer in use: receive fails with no_buffer_space and loses not
     CHECK(r.receive_buffers().allocated <= 2);
 }
 
+TEST_CASE("a receive() that waits for data holds no buffer: more waiting streams than buffers") {
+    // epoll and io_uring take the buffer when the data is there (epoll: just before the recv;
+    // io_uring: the kernel picks it from the buffer ring), so eight streams can wait on two
+    // buffers and each gets its message. Where the op needs its buffer when it starts (IOCP's
+    // WSARecv; io_uring without a buffer ring), the receives beyond the pool fail at once with
+    // no_buffer_space, and their data stays queued for a later receive.
+    auto o = opts();
+    o.receive_buffers_max = 2;
+    o.receive_buffer_size = 64;
+    evio::reactor r{o};
+    constexpr int n = 8;
+    std::vector<evio::test::stream_pair> pairs;
+    for (int i = 0; i < n; ++i) pairs.push_back(evio::test::connected_pair(r));
+    std::vector<std::string> got(n);
+    std::vector<std::error_code> failed(n);
+    int finished = 0;
+    for (int i = 0; i < n; ++i) {
+        evio::spawn(r, [](evio::reactor& r, evio::tcp_stream& s, std::string& out, std::error_code& ec,
+                          int& finished) -> evio::task<void> {
+            auto l = co_await evio::with_timeout(r, 5s, s.receive());
+            if (l) out = evio::test::text(l->data());
+            else ec = l.error();
+            ++finished; // the lease goes back here, before the next stream's data comes
+        }(r, pairs[i].server, got[i], failed[i], finished));
+    }
+    const bool late_buffer = r.backend() == evio::backend_kind::iocp ||
+                             (r.backend() == evio::backend_kind::io_uring && !r.provides_buffers());
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        co_await evio::sleep_for(r, 20ms); // every receive() waits now
+        if (!late_buffer) {
+            CHECK(r.receive_buffers().leased == 0);
+            CHECK(finished == 0);
+        }
+        for (int i = 0; i < n; ++i) {
+            co_await send(pairs[i].client, evio::test::bytes("m" + std::to_string(i)));
+            for (int k = 0; k < 500 && !(failed[i] || !got[i].empty()); ++k)
+                co_await evio::sleep_for(r, 1ms);
+        }
+        for (int k = 0; k < 500 && finished < n; ++k) co_await evio::sleep_for(r, 1ms);
+        if (late_buffer) { // the data of the receives that failed is still there
+            for (int i = 0; i < n; ++i) {
+                if (!failed[i]) continue;
+                CHECK(failed[i] == evio::errc::no_buffer_space);
+                auto l = co_await evio::with_timeout(r, 5s, pairs[i].server.receive());
+                REQUIRE(l);
+                got[i] = evio::test::text(l->data());
+            }
+        }
+    }());
+    CHECK(finished == n);
+    for (int i = 0; i < n; ++i) {
+        if (!late_buffer) CHECK(failed[i].message() == std::error_code{}.message());
+        CHECK(got[i] == "m" + std::to_string(i));
+    }
+    CHECK(r.receive_buffers().leased == 0);
+    CHECK(r.receive_buffers().allocated <= 2);
+}
+
 TEST_CASE("receive with a timeout and nothing to read: timed_out; later data still arrives") {
     evio::reactor r{opts()};
     auto p = evio::test::connected_pair(r);

@@ -57,7 +57,7 @@ public:
 
     /// Free-list rooms (epoll, IOCP, io_uring without a buffer ring): a free buffer, or -1 when
     /// all `max` are leased.
-    std::int32_t acquire() {
+    std::int32_t acquire() noexcept {
         if (free_.empty() && !refill()) return -1;
         const std::uint32_t id = free_.back();
         free_.pop_back();
@@ -74,9 +74,13 @@ private:
 #if defined(__GNUC__)
     __attribute__((noinline))
 #endif
-    bool refill() {
+    bool refill() noexcept {
+        try {
+            free_.reserve(count_ + chunk); // put() then never allocates (lease destructors)
+        } catch (...) {
+            return false; // out of memory: no buffer, as at the limit
+        }
         const std::uint32_t n = grow();
-        free_.reserve(count_); // put() then never allocates (it runs in lease destructors)
         for (std::uint32_t i = 0; i < n; ++i) free_.push_back(count_ - 1 - i);
         return n > 0;
     }
