@@ -63,6 +63,13 @@ public:
         free_.pop_back();
         return static_cast<std::int32_t>(id);
     }
+    /// A buffer from the free list as it is (never grows the pool), or -1 when it is empty.
+    std::int32_t pop_free() noexcept {
+        if (free_.empty()) return -1;
+        const std::uint32_t id = free_.back();
+        free_.pop_back();
+        return static_cast<std::int32_t>(id);
+    }
     /// Never allocates: the free list has room for every buffer (reserved by refill).
     void put(std::uint32_t id) noexcept { free_.push_back(id); }
 

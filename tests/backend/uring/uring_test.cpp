@@ -602,6 +602,144 @@ TEST_CASE("receive on io_uring: a bulk stream leaves the multishot for plain rea
     CHECK(r.receive_buffers().leased == 0);
 }
 
+TEST_CASE("receive on io_uring: a bulk stream's receive() that waits on its poll holds no buffer") {
+    // Room note: a receive() turned into a plain read gives its pool buffer back when its poll
+    // is prepared and takes one when the poll completes (buffer_after_poll): waiting streams
+    // hold no buffers, and the one read into is the last one released.
+    static std::atomic<int> recv_calls{0};
+    evio::detail::set_fault_hook([](evio::detail::sys call, int*) {
+        if (call == evio::detail::sys::recv) ++recv_calls;
+        return false;
+    });
+    auto o = uring();
+    o.receive_buffer_size = 8 * 1024; // the smallest buffer that marks a bulk stream
+    evio::reactor r{o};
+    auto p = evio::test::connected_pair(r);
+    REQUIRE(r.provides_buffers());
+    std::vector<std::byte> out(8 * o.receive_buffer_size);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::byte>(i * 7 + 1);
+    std::vector<std::byte> got;
+    std::size_t leased_while_waiting = 99;
+    int plain_reads = -1;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        co_await p.client.write_all(out); // all queued before the first read: full buffers
+        co_await evio::sleep_for(r, 10ms);
+        while (got.size() < out.size()) {
+            auto l = co_await p.server.receive();
+            if (!l || l->empty()) co_return;
+            got.insert(got.end(), l->data().begin(), l->data().end());
+        }
+        // The stream is bulk and drained now: its next receive() waits on a poll.
+        bool late_done = false;
+        evio::spawn(r, [&]() -> evio::task<void> {
+            auto l = co_await evio::with_timeout(r, 5s, p.server.receive());
+            if (l && !l->empty()) got.insert(got.end(), l->data().begin(), l->data().end());
+            late_done = true;
+        });
+        co_await evio::sleep_for(r, 20ms);
+        leased_while_waiting = r.receive_buffers().leased;
+        recv_calls = 0;
+        const auto tail = evio::test::bytes("after the poll");
+        co_await p.client.write_all(tail);
+        for (int k = 0; k < 500 && !late_done; ++k) co_await evio::sleep_for(r, 1ms);
+        plain_reads = recv_calls;
+    }());
+    evio::detail::set_fault_hook(nullptr);
+    CHECK(leased_while_waiting == 0);
+    CHECK(plain_reads == 1); // the poll completed, one recv(2) into a pool buffer
+    REQUIRE(got.size() == out.size() + 14);
+    CHECK(std::equal(out.begin(), out.end(), got.begin()));
+    CHECK(evio::test::text(std::span(got).subspan(out.size())) == "after the poll");
+    CHECK(r.receive_buffers().leased == 0);
+}
+
+namespace {
+/// Makes `p`'s server side a bulk stream whose next receive() waits on a poll: eight full
+/// buffers queued before the first read, all read (the plain reads grow the pool's free list).
+evio::task<void> make_bulk_and_drained(evio::reactor& r, evio::test::stream_pair& p) {
+    const std::vector<std::byte> out(8 * r.receive_buffers().buffer_size, std::byte{5});
+    co_await p.client.write_all(out);
+    co_await evio::sleep_for(r, 10ms);
+    for (std::size_t n = 0; n < out.size();) {
+        auto l = co_await p.server.receive();
+        REQUIRE(l);
+        REQUIRE_FALSE(l->empty());
+        n += l->size();
+    }
+}
+} // namespace
+
+TEST_CASE("receive on io_uring: a bulk stream's poll that finds no free pool buffer reads from the ring") {
+    // Room note: the poll completes, to_plain finds the free list empty (others took its
+    // buffers meanwhile): the receive() goes back to the multishot and the ring serves it.
+    auto o = uring();
+    o.receive_buffer_size = 8 * 1024;
+    evio::reactor r{o};
+    auto a = evio::test::connected_pair(r);
+    REQUIRE(r.provides_buffers());
+    std::string got;
+    std::vector<std::int32_t> taken;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        co_await make_bulk_and_drained(r, a);
+        bool done = false;
+        evio::spawn(r, [&]() -> evio::task<void> {
+            auto l = co_await evio::with_timeout(r, 5s, a.server.receive());
+            if (l) got = evio::test::text(l->data());
+            done = true;
+        });
+        co_await evio::sleep_for(r, 10ms);
+        for (std::int32_t id; (id = r.acquire_buffer()) >= 0;) taken.push_back(id); // empty the free list
+        co_await a.client.write_all(evio::test::bytes("for a"));
+        for (int k = 0; k < 500 && !done; ++k) co_await evio::sleep_for(r, 1ms);
+    }());
+    CHECK_FALSE(taken.empty());
+    CHECK(got == "for a");
+    for (const std::int32_t id : taken) r.release_buffer(static_cast<std::uint32_t>(id));
+    CHECK(r.receive_buffers().leased == 0);
+}
+
+TEST_CASE("receive on io_uring: the ring takes the free list's buffers before no_buffer_space") {
+    // Room note: at the pool's limit a starved ring takes the buffers bulk streams' plain reads
+    // gave back to the free list (grow_ring): no_buffer_space only when every buffer is held.
+    auto o = uring();
+    o.receive_buffer_size = 8 * 1024;
+    o.receive_buffers_max = 128; // 64 grown into the ring, 64 onto the free list (plain reads)
+    evio::reactor r{o};
+    auto a = evio::test::connected_pair(r);
+    auto b = evio::test::connected_pair(r);
+    REQUIRE(r.provides_buffers());
+    std::vector<evio::buffer_lease> held;
+    std::error_code failed;
+    std::size_t allocated = 0, most = 0;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        co_await make_bulk_and_drained(r, a);
+        evio::spawn(r, [&]() -> evio::task<void> { // waits on its poll; the plain read grew
+            (void)co_await a.server.receive();     // the pool: a free list to take from
+        });
+        co_await evio::sleep_for(r, 10ms);
+        allocated = r.receive_buffers().allocated;
+        const std::vector<std::byte> flood(2 * 1024 * 1024, std::byte{9});
+        evio::spawn(r, [&]() -> evio::task<void> { co_await b.client.write_all(flood); });
+        for (;;) { // b takes every buffer it can get, and keeps them
+            auto l = co_await evio::with_timeout(r, 5s, b.server.receive());
+            if (!l) {
+                failed = l.error();
+                break;
+            }
+            held.push_back(std::move(*l));
+        }
+        most = held.size();
+        held.clear();
+        b.server.close();
+        a.server.close(); // the waiting receive() resumes with operation_canceled
+        co_await evio::sleep_for(r, 0ms);
+    }());
+    CHECK(allocated == 128);
+    CHECK(most == 128); // b's leases: the ring's 64 and the 64 it took from the free list
+    CHECK(failed == evio::errc::no_buffer_space);
+    CHECK(r.receive_buffers().leased == 0);
+}
+
 TEST_CASE("receive on io_uring: one full buffer then a short one keeps the multishot armed") {
     // Room note: a single full buffer is not a bulk stream. Writes of 12,000 bytes into 8 KiB
     // buffers come as one full CQE and one short one; cancelling the multishot on the full one

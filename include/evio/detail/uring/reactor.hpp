@@ -390,6 +390,11 @@ private:
     /// Marks the id of a buffer taken from the pool's free list (to_plain): the lease hands the
     /// id back to give_back, which returns that buffer to the free list, not to the ring.
     static constexpr std::uint32_t from_free_list = 1u << 30;
+    /// operation::buffer of a receive() whose poll waits for data: it gave its pool buffer back
+    /// when the poll was prepared and takes one (to_plain) when the poll completes, so waiting
+    /// streams hold no buffers and the one read into is the last one released, still in cache
+    /// (as on epoll: 1000 x 64 KiB, one 16 KiB buffer per waiting stream made every copy miss).
+    static constexpr std::int32_t buffer_after_poll = -2;
     /// Buffers a stream's stash may hold before its multishot recv is cancelled.
     static constexpr std::size_t stash_cap = 8;
     static constexpr std::uint64_t wake_tag = tag_wake << tag_shift;
@@ -606,7 +611,9 @@ private:
         return true;
     }
 
-    /// One more chunk of the pool into the ring. False at the pool's limit.
+    /// One more chunk of the pool into the ring; at the pool's limit, the buffers the free list
+    /// holds (plain reads of bulk streams put theirs there). False when there are none: every
+    /// buffer is leased or stashed.
     bool grow_ring() noexcept {
         const std::uint32_t n = core_.pool.grow();
         const std::uint32_t first = core_.pool.allocated() - n;
@@ -615,7 +622,14 @@ private:
                                   static_cast<unsigned>(core_.pool.buffer_size()),
                                   static_cast<unsigned short>(first + i), br_mask_, static_cast<int>(i));
         io_uring_buf_ring_advance(br_, static_cast<int>(n));
-        return n > 0;
+        if (n > 0) return true;
+        int moved = 0;
+        for (std::int32_t id; moved < static_cast<int>(buffer_pool::chunk) && (id = core_.pool.pop_free()) >= 0; ++moved)
+            io_uring_buf_ring_add(br_, core_.pool.data(static_cast<std::uint32_t>(id)),
+                                  static_cast<unsigned>(core_.pool.buffer_size()),
+                                  static_cast<unsigned short>(id), br_mask_, moved);
+        io_uring_buf_ring_advance(br_, moved);
+        return moved > 0;
     }
 
     /// Deregistration or destruction: the stash's buffers go back to the ring.
@@ -662,8 +676,9 @@ private:
 
     /// Turns a receive() into a plain read into a pool buffer from the free list (it goes
     /// back there, not to the kernel's ring: give_back), as receive() reads on epoll. For a
-    /// bulk stream, whose multishot was cancelled (dispatch_receive). False when the pool has
-    /// no buffer to spare: the receive() stays on the ring.
+    /// bulk stream, whose multishot was cancelled (dispatch_receive), and again when its poll
+    /// completes (buffer_after_poll). False when the pool has no buffer to spare: the
+    /// receive() stays on the ring (start, kick_stream) or fails with ENOBUFS (the poll).
 #if defined(__GNUC__)
     __attribute__((noinline))
 #endif
@@ -900,10 +915,17 @@ private:
             backlog_.push_back({encode(op.tok, direction_of(op.kind)), false});
             return;
         }
-        if (op.kind == op_kind::recv && (s.drained & interest_read) && s.bulk_read) {
+        if (op.kind == op_kind::recv &&
+            (((s.drained & interest_read) && s.bulk_read) || op.buffer == buffer_after_poll)) {
             // A bulk stream waits for readiness and reads on its completion (dispatch), as on
             // epoll: a recv SQE would run in the kernel's task work with every other ready
             // socket's before any of their sends (16 x 64 KiB echo: 60,000 -> 67,000 msgs/s).
+            // A receive() gives its pool buffer back while it waits (see buffer_after_poll).
+            if (op.buffer >= 0) {
+                give_back(static_cast<std::uint32_t>(op.buffer));
+                --core_.pool.leased;
+                op.buffer = buffer_after_poll;
+            }
             io_uring_prep_poll_add(sqe, s.handle, POLLIN);
             io_uring_sqe_set_data64(sqe, encode(op.tok, direction::read));
             op.polled = true;
@@ -1147,6 +1169,20 @@ private:
             if (res >= 0 && op.cancel_requested) res = -ECANCELED;
             if (res >= 0) {
                 s.drained &= static_cast<std::uint8_t>(~interest_read);
+                if (op.buffer == buffer_after_poll && !to_plain(op)) {
+                    if (br_ == nullptr) { // every buffer in use: the data stays queued
+                        op.error = ENOBUFS;
+                        finish(op, s, d);
+                        return;
+                    }
+                    // The free list is empty: back to the ring's multishot, which grows the
+                    // pool, or fails with ENOBUFS once every buffer is leased or stashed.
+                    op.provided = true;
+                    op.buffer = -1;
+                    s.bulk_read = false;
+                    submit(op, s);
+                    return;
+                }
                 if (transfer_now<op_kind::recv>(op, s) != transfer_step::done) {
                     submit(op, s); // nothing after all, read_exact short, or an injected EAGAIN
                     return;
