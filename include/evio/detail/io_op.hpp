@@ -40,6 +40,9 @@ public:
     /// (with_timeout, with_cancellation, when_any) the op attaches its cancel function to the
     /// scope; a scope cancelled before the op starts makes it finish at once, unstarted.
     template <class P>
+#if defined(__GNUC__)
+    __attribute__((always_inline))
+#endif
     bool await_suspend(std::coroutine_handle<P> h) {
         op_.waiter = h;
         if (r_ == nullptr || !op_.tok.valid()) {

@@ -80,6 +80,9 @@ public:
 
     /// Starts `op`. Returns false when it finished inline (the caller resumes at once), true when
     /// the waiter stays suspended (parked, or finished but yielding its turn).
+#if defined(__GNUC__)
+    __attribute__((always_inline))
+#endif
     bool start(operation& op, slot& s) {
         const direction d = direction_of(op.kind);
         op_queue& q = s.q(d);
@@ -222,6 +225,9 @@ private:
 
     /// Runs the op's syscall: reads and writes inline (transfer_now: on the path of every
     /// read_some and write_all), accept and connect out of line.
+#if defined(__GNUC__)
+    __attribute__((always_inline))
+#endif
     step attempt(operation& op, slot& s) noexcept {
         if (op.kind == op_kind::recv || op.kind == op_kind::send) [[likely]] {
             if (op.provided) return attempt_receive(op, s);
@@ -239,7 +245,11 @@ private:
     /// buffer, so the buffer read into is the one the last lease released (LIFO: still in
     /// cache), however many streams wait (1000 x 64 KiB echo: 16 MiB of buffers, one per
     /// waiting stream, made every copy miss the cache). No buffer free: ENOBUFS
-    /// (no_buffer_space), the data stays queued in the socket.
+    /// (no_buffer_space), the data stays queued in the socket. Out of line, so that attempt()
+    /// stays small enough to be inlined into start() and retry().
+#if defined(__GNUC__)
+    __attribute__((noinline))
+#endif
     step attempt_receive(operation& op, slot& s) noexcept {
         const std::int32_t id = core_.pool.acquire();
         if (id < 0) {
