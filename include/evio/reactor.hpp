@@ -229,9 +229,10 @@ public:
         return with_room([&](auto& r) { return r.start(op, s); });
     }
 
-    /// receive(): true when the room picks the buffers itself (io_uring's provided-buffer ring;
-    /// epoll, which takes a pool buffer just before its recv); false when the awaitable leases
-    /// a pool buffer when it starts and reads into it (IOCP).
+    /// receive(): true when the room picks the buffers itself, once the socket has data
+    /// (io_uring's provided-buffer ring; epoll just before its recv; IOCP after a zero-byte
+    /// WSARecv); false when the awaitable leases a pool buffer when it starts and reads into it
+    /// (io_uring on a kernel that refuses a buffer ring).
     bool provides_buffers() {
         return with_room([](auto& r) {
             if constexpr (requires { r.provides_buffers(); }) return r.provides_buffers();

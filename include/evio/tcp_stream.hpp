@@ -37,8 +37,8 @@ public:
 /// On io_uring the kernel picks the buffer (multishot recv into the provided-buffer ring; data
 /// that arrives before the next receive() waits in the reactor, a few buffers per stream at
 /// most), except on a bulk stream, which reads into a pool buffer like read_some. On epoll the
-/// room takes a pool buffer only when the socket has data; on IOCP the op leases one when it
-/// starts (WSARecv needs it) and reads into it.
+/// room takes a pool buffer only when the socket has data, on IOCP once a zero-byte WSARecv
+/// completes: a receive() that waits holds no buffer.
 class receive_op : public detail::io_awaiter {
 public:
     receive_op(reactor* r, token t) noexcept : io_awaiter(r, t, detail::op_kind::recv) {

@@ -138,11 +138,11 @@ TEST_CASE("every buffer in use: receive fails with no_buffer_space and loses not
 }
 
 TEST_CASE("a receive() that waits for data holds no buffer: more waiting streams than buffers") {
-    // epoll and io_uring take the buffer when the data is there (epoll: just before the recv;
-    // io_uring: the kernel picks it from the buffer ring), so eight streams can wait on two
-    // buffers and each gets its message. Where the op needs its buffer when it starts (IOCP's
-    // WSARecv; io_uring without a buffer ring), the receives beyond the pool fail at once with
-    // no_buffer_space, and their data stays queued for a later receive.
+    // Every backend takes the buffer when the data is there (epoll: just before the recv;
+    // io_uring: the kernel picks it from the buffer ring; IOCP: after a zero-byte WSARecv), so
+    // eight streams can wait on two buffers and each gets its message. Where the op needs its
+    // buffer when it starts (io_uring without a buffer ring, kernels < 5.19), the receives
+    // beyond the pool fail at once with no_buffer_space, and their data stays queued.
     auto o = opts();
     o.receive_buffers_max = 2;
     o.receive_buffer_size = 64;
@@ -162,8 +162,7 @@ TEST_CASE("a receive() that waits for data holds no buffer: more waiting streams
             ++finished; // the lease goes back here, before the next stream's data comes
         }(r, pairs[i].server, got[i], failed[i], finished));
     }
-    const bool late_buffer = r.backend() == evio::backend_kind::iocp ||
-                             (r.backend() == evio::backend_kind::io_uring && !r.provides_buffers());
+    const bool late_buffer = r.backend() == evio::backend_kind::io_uring && !r.provides_buffers();
     evio::sync_wait(r, [&]() -> evio::task<void> {
         co_await evio::sleep_for(r, 20ms); // every receive() waits now
         if (!late_buffer) {

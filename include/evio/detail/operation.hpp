@@ -51,11 +51,13 @@ struct operation {
     /// ends it with ECANCELED instead of issuing it again (uring: a cancelled io-wq send reports
     /// -EINTR; both: a partial read_exact/write_all or an accept retry is not continued).
     bool cancel_requested = false;
-    /// receive(): the reactor supplies the buffer (io_uring's provided-buffer ring) and sets
-    /// `buf`, `done` and `buffer`; false for reads into the caller's buffer.
+    /// receive(): the reactor supplies the buffer once the socket has data (io_uring's
+    /// provided-buffer ring; a pool buffer on epoll and IOCP) and sets `buf`, `done` and
+    /// `buffer`; false for reads into the caller's buffer.
     bool provided = false;
     /// uring: the kernel holds a readiness poll for this recv (a bulk stream); its completion
-    /// runs the recv inline.
+    /// runs the recv inline. iocp: the kernel holds receive()'s zero-byte WSARecv; its
+    /// completion takes a pool buffer and issues the read.
     bool polled = false;
     /// receive(): the pool buffer this op holds (buffer_pool id), -1 when none.
     std::int32_t buffer = -1;

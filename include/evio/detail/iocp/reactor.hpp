@@ -111,6 +111,9 @@ public:
         return {};
     }
 
+    /// receive(): the room takes the op's pool buffer once the socket has data (zero_byte_read).
+    static constexpr bool provides_buffers() noexcept { return true; }
+
     /// Queues `op` behind its direction's head, or issues it when the direction is idle.
     /// Returns false when it finished without a packet (immediate success or failure) and the
     /// token is within its turn budget: the caller resumes at once.
@@ -319,6 +322,43 @@ private:
                                                         FILE_SKIP_SET_EVENT_ON_HANDLE) != FALSE;
     }
 
+    /// receive(): a zero-byte WSARecv, which completes when the socket has data (or its end, or
+    /// an error) and holds no buffer meanwhile (libuv's "zero read"); then the op takes a pool
+    /// buffer (take_buffer) and reads into it. True: pending, the kernel holds it (op.polled).
+    /// False with `err` 0: it completed at once and the op holds a buffer, or failed for want
+    /// of one (op.error); false with `err` set: the call failed.
+    bool zero_byte_read(operation& op, SOCKET sock, OVERLAPPED* ov, bool skip, int& err) noexcept {
+        WSABUF b{0, nullptr};
+        DWORD n = 0, flags = 0;
+        if (EVIO_WINCALL(recv, SOCKET_ERROR, ::WSARecv(sock, &b, 1, &n, &flags, ov, nullptr)) == 0) {
+            if (!skip) {
+                op.polled = true;
+                return true;
+            }
+            take_buffer(op);
+            return false;
+        }
+        err = ::WSAGetLastError();
+        if (err != WSA_IO_PENDING) return false;
+        op.polled = true;
+        return true;
+    }
+
+    /// receive(): the zero-byte read saw data; the op takes a pool buffer now (WSAENOBUFS when
+    /// every buffer is in use: the data stays in the socket).
+    void take_buffer(operation& op) noexcept {
+        op.polled = false;
+        const std::int32_t id = core_.pool.acquire();
+        if (id < 0) {
+            op.error = WSAENOBUFS;
+            return;
+        }
+        ++core_.pool.leased;
+        op.buffer = id;
+        op.buf = core_.pool.data(static_cast<std::uint32_t>(id));
+        op.len = core_.pool.buffer_size();
+    }
+
     bool hand_to_kernel(operation& op, slot& s) noexcept {
         op.in_kernel = true;
         ++s.in_flight;
@@ -382,6 +422,14 @@ private:
             int err = 0;
             switch (op.kind) {
             case op_kind::recv: {
+                if (op.provided && op.buffer < 0) { // receive(): wait for data without a buffer
+                    if (zero_byte_read(op, sock, ov, skip, err)) return hand_to_kernel(op, s);
+                    if (err == 0) {
+                        if (op.error != 0) return false; // no pool buffer: no_buffer_space
+                        continue;                        // data is there: read it now
+                    }
+                    break;
+                }
                 // An empty read returns 0 at once, as recv(2) does; a zero-byte WSARecv would
                 // instead wait for data (the "zero-byte read" idiom) and then look like EOF.
                 if (op.done == op.len) return false;
@@ -581,7 +629,17 @@ private:
 
         // cancel(): a partial read_exact/write_all or an accept retry is not issued again.
         const bool canceled = op.cancel_requested;
-        if (err == 0) {
+        if (op.polled) { // receive()'s zero-byte read: data (or the end, or an error) is there
+            op.polled = false;
+            if (err != 0) {
+                op.error = failure(op, err);
+            } else if (canceled) {
+                op.error = native_cancel_error;
+            } else {
+                take_buffer(op); // no buffer: op.error, the data stays in the socket
+                if (op.error == 0 && issue(op, s)) return; // the read itself is in the kernel
+            }
+        } else if (err == 0) {
             switch (op.kind) {
             case op_kind::recv:
             case op_kind::send:
