@@ -53,13 +53,10 @@ public:
     bool await_suspend(std::coroutine_handle<P> h) {
         if (r_ != nullptr && op_.tok.valid() && !r_->provides_buffers()) {
             op_.provided = false;
-            op_.buffer = r_->acquire_buffer();
-            if (op_.buffer < 0) {
+            if (!r_->core().lease_buffer(op_)) {
                 no_buffer_ = true;
                 return false;
             }
-            op_.buf = r_->core().pool.data(static_cast<std::uint32_t>(op_.buffer));
-            op_.len = r_->core().pool.buffer_size();
         }
         return io_awaiter::await_suspend(h);
     }

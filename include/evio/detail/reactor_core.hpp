@@ -143,6 +143,18 @@ struct reactor_core {
 
     token_table table;
     buffer_pool pool; ///< receive()'s buffers
+
+    /// receive(): `op` takes a free pool buffer to read into (counted as leased; the lease, or
+    /// unlease_buffer, gives it back). False when every buffer is in use.
+    bool lease_buffer(operation& op) noexcept {
+        const std::int32_t id = pool.acquire();
+        if (id < 0) return false;
+        ++pool.leased;
+        op.buffer = id;
+        op.buf = pool.data(static_cast<std::uint32_t>(id));
+        op.len = pool.buffer_size();
+        return true;
+    }
     std::uint64_t turn = 1;
     std::size_t pending_ops = 0;  ///< ops parked or held by the kernel
     std::size_t spawned = 0;      ///< live detached tasks

@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <system_error>
 #include <unistd.h>
+#include <utility>
 
 namespace evio::detail {
 
@@ -251,20 +252,14 @@ private:
     __attribute__((noinline))
 #endif
     step attempt_receive(operation& op, slot& s) noexcept {
-        const std::int32_t id = core_.pool.acquire();
-        if (id < 0) {
+        if (!core_.lease_buffer(op)) {
             op.error = ENOBUFS;
             return step::done;
         }
-        op.buffer = id;
-        op.buf = core_.pool.data(static_cast<std::uint32_t>(id));
-        op.len = core_.pool.buffer_size();
-        ++core_.pool.leased;
         const transfer_step t = transfer_now<op_kind::recv>(op, s);
         if (t == transfer_step::done) return step::done;
         --core_.pool.leased;
-        core_.pool.put(static_cast<std::uint32_t>(id));
-        op.buffer = -1;
+        core_.pool.put(static_cast<std::uint32_t>(std::exchange(op.buffer, -1)));
         return t == transfer_step::blocked ? step::wait : step::retry;
     }
 

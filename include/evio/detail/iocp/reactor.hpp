@@ -348,15 +348,7 @@ private:
     /// every buffer is in use: the data stays in the socket).
     void take_buffer(operation& op) noexcept {
         op.polled = false;
-        const std::int32_t id = core_.pool.acquire();
-        if (id < 0) {
-            op.error = WSAENOBUFS;
-            return;
-        }
-        ++core_.pool.leased;
-        op.buffer = id;
-        op.buf = core_.pool.data(static_cast<std::uint32_t>(id));
-        op.len = core_.pool.buffer_size();
+        if (!core_.lease_buffer(op)) op.error = WSAENOBUFS;
     }
 
     bool hand_to_kernel(operation& op, slot& s) noexcept {

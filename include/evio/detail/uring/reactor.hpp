@@ -683,13 +683,9 @@ private:
     __attribute__((noinline))
 #endif
     bool to_plain(operation& op) {
-        const std::int32_t id = core_.pool.acquire();
-        if (id < 0) return false;
-        ++core_.pool.leased;
+        if (!core_.lease_buffer(op)) return false;
         op.provided = false;
-        op.buffer = static_cast<std::int32_t>(static_cast<std::uint32_t>(id) | from_free_list);
-        op.buf = core_.pool.data(static_cast<std::uint32_t>(id));
-        op.len = core_.pool.buffer_size();
+        op.buffer = static_cast<std::int32_t>(static_cast<std::uint32_t>(op.buffer) | from_free_list);
         op.done = 0;
         return true;
     }
