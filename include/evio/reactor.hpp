@@ -221,10 +221,7 @@ public:
     }
 
     /// Starts `op` on its token. True: the waiter stays suspended and is resumed later.
-#if defined(__GNUC__)
-    __attribute__((noinline))
-#endif
-    bool start(detail::operation& op) {
+    EVIO_NOINLINE bool start(detail::operation& op) {
         detail::slot& s = core_.table.checked(op.tok);
         return with_room([&](auto& r) { return r.start(op, s); });
     }

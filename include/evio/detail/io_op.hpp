@@ -4,6 +4,7 @@
 
 #include <evio/detail/cancel.hpp>
 #include <evio/detail/operation.hpp>
+#include <evio/detail/platform.hpp>
 #include <evio/detail/socket.hpp>
 #include <evio/error.hpp>
 #include <evio/reactor.hpp>
@@ -40,10 +41,7 @@ public:
     /// (with_timeout, with_cancellation, when_any) the op attaches its cancel function to the
     /// scope; a scope cancelled before the op starts makes it finish at once, unstarted.
     template <class P>
-#if defined(__GNUC__)
-    __attribute__((always_inline))
-#endif
-    bool await_suspend(std::coroutine_handle<P> h) {
+    EVIO_ALWAYS_INLINE bool await_suspend(std::coroutine_handle<P> h) {
         op_.waiter = h;
         if (r_ == nullptr || !op_.tok.valid()) {
             op_.error = error_closed;

@@ -26,6 +26,16 @@
 
 #define EVIO_HAS_POSIX EVIO_PLATFORM_LINUX
 
+/// Inlining pins on the path from co_await to the room (GCC and clang; nothing elsewhere): the
+/// layout that callgrind measured best (docs/benchmarks.md, findings item 14).
+#if defined(__GNUC__)
+#define EVIO_NOINLINE __attribute__((noinline))
+#define EVIO_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define EVIO_NOINLINE
+#define EVIO_ALWAYS_INLINE
+#endif
+
 namespace evio::detail {
 
 #if EVIO_PLATFORM_WINDOWS

@@ -81,10 +81,7 @@ public:
 
     /// Starts `op`. Returns false when it finished inline (the caller resumes at once), true when
     /// the waiter stays suspended (parked, or finished but yielding its turn).
-#if defined(__GNUC__)
-    __attribute__((always_inline))
-#endif
-    bool start(operation& op, slot& s) {
+    EVIO_ALWAYS_INLINE bool start(operation& op, slot& s) {
         const direction d = direction_of(op.kind);
         op_queue& q = s.q(d);
         if (q.empty() && !(op.kind == op_kind::accept && s.accept_backoff)) {
@@ -226,10 +223,7 @@ private:
 
     /// Runs the op's syscall: reads and writes inline (transfer_now: on the path of every
     /// read_some and write_all), accept and connect out of line.
-#if defined(__GNUC__)
-    __attribute__((always_inline))
-#endif
-    step attempt(operation& op, slot& s) noexcept {
+    EVIO_ALWAYS_INLINE step attempt(operation& op, slot& s) noexcept {
         if (op.kind == op_kind::recv || op.kind == op_kind::send) [[likely]] {
             if (op.provided) return attempt_receive(op, s);
             const transfer_step t = op.kind == op_kind::recv ? transfer_now<op_kind::recv>(op, s)
@@ -248,10 +242,7 @@ private:
     /// waiting stream, made every copy miss the cache). No buffer free: ENOBUFS
     /// (no_buffer_space), the data stays queued in the socket. Out of line, so that attempt()
     /// stays small enough to be inlined into start() and retry().
-#if defined(__GNUC__)
-    __attribute__((noinline))
-#endif
-    step attempt_receive(operation& op, slot& s) noexcept {
+    EVIO_NOINLINE step attempt_receive(operation& op, slot& s) noexcept {
         if (!core_.lease_buffer(op)) {
             op.error = ENOBUFS;
             return step::done;
