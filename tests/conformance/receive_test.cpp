@@ -137,6 +137,50 @@ TEST_CASE("every buffer in use: receive fails with no_buffer_space and loses not
     CHECK(r.receive_buffers().allocated <= 2);
 }
 
+TEST_CASE("every buffer in use while a receive() waits: no_buffer_space when the data comes, nothing lost") {
+    // When the data comes with no buffer free, the waiting receive() fails with
+    // no_buffer_space and the data stays queued for the next receive(). On epoll and IOCP a
+    // receive() started with every buffer leased and nothing to read waits (it needs no buffer
+    // until there is data); on io_uring it fails at once: the kernel selects the buffer when
+    // the recv is issued, and an empty buffer ring answers -ENOBUFS.
+    auto o = opts();
+    o.receive_buffers_max = 2;
+    o.receive_buffer_size = 64;
+    evio::reactor r{o};
+    auto p = evio::test::connected_pair(r);
+    auto q = evio::test::connected_pair(r);
+    const bool waits = r.backend() != evio::backend_kind::io_uring;
+    std::vector<evio::buffer_lease> held;
+    std::error_code failed;
+    bool done = false, waited = false;
+    std::string again;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        for (const char* m : {"x", "y"}) { // q's two leases hold both buffers
+            co_await send(q.client, evio::test::bytes(m));
+            auto l = co_await evio::with_timeout(r, 5s, q.server.receive());
+            REQUIRE(l);
+            held.push_back(std::move(*l));
+        }
+        evio::spawn(r, [&]() -> evio::task<void> {
+            auto l = co_await evio::with_timeout(r, 5s, p.server.receive());
+            if (!l) failed = l.error();
+            done = true;
+        });
+        co_await evio::sleep_for(r, 20ms);
+        waited = !done; // nothing to read yet: it waits, even with no buffer free
+        co_await send(p.client, evio::test::bytes("late"));
+        for (int k = 0; k < 500 && !done; ++k) co_await evio::sleep_for(r, 1ms);
+        held.clear(); // both buffers free again: the data is still there
+        auto l = co_await evio::with_timeout(r, 5s, p.server.receive());
+        if (l) again = evio::test::text(l->data());
+    }());
+    if (waits) CHECK(waited);
+    CHECK(done);
+    CHECK(failed == evio::errc::no_buffer_space);
+    CHECK(again == "late");
+    CHECK(r.receive_buffers().leased == 0);
+}
+
 TEST_CASE("a receive() that waits for data holds no buffer: more waiting streams than buffers") {
     // Every backend takes the buffer when the data is there (epoll: just before the recv;
     // io_uring: the kernel picks it from the buffer ring; IOCP: after a zero-byte WSARecv), so

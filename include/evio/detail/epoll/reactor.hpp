@@ -27,6 +27,7 @@
 #include <evio/detail/syscall.hpp>
 
 #include <cerrno>
+#include <cstddef>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -239,19 +240,40 @@ private:
     /// and gives it back at once when the recv finds nothing. A receive() that waits holds no
     /// buffer, so the buffer read into is the one the last lease released (LIFO: still in
     /// cache), however many streams wait (1000 x 64 KiB echo: 16 MiB of buffers, one per
-    /// waiting stream, made every copy miss the cache). No buffer free: ENOBUFS
-    /// (no_buffer_space), the data stays queued in the socket. Out of line, so that attempt()
-    /// stays small enough to be inlined into start() and retry().
+    /// waiting stream, made every copy miss the cache). No buffer free: see no_buffer. Out of
+    /// line, so that attempt() stays small enough to be inlined into start() and retry().
     EVIO_NOINLINE step attempt_receive(operation& op, slot& s) noexcept {
-        if (!core_.lease_buffer(op)) {
-            op.error = ENOBUFS;
-            return step::done;
-        }
+        if (!core_.lease_buffer(op)) return no_buffer(op, s);
         const transfer_step t = transfer_now<op_kind::recv>(op, s);
         if (t == transfer_step::done) return step::done;
         --core_.pool.leased;
         core_.pool.put(static_cast<std::uint32_t>(std::exchange(op.buffer, -1)));
         return t == transfer_step::blocked ? step::wait : step::retry;
+    }
+
+    /// attempt_receive() with every pool buffer leased: a one-byte MSG_PEEK tells whether the
+    /// socket has data. It has: ENOBUFS (no_buffer_space), the data stays queued. It has
+    /// none: the op waits for the edge like any read, holding nothing (a receive() fails
+    /// only when there is something to receive, as on io_uring and IOCP). The end of the
+    /// stream or an error: the op finishes with it.
+    step no_buffer(operation& op, slot& s) noexcept {
+        for (;;) {
+            std::byte probe{};
+            std::size_t one = 1;
+            bool injected = false;
+            const ssize_t n = EVIO_SYSCALL_IO(recv, -1, one, injected,
+                                              ::recv(s.handle, &probe, one, MSG_PEEK | MSG_DONTWAIT));
+            if (n > 0) op.error = ENOBUFS;
+            if (n >= 0) return step::done; // 0: the end of the stream (an empty lease)
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (injected) return step::retry; // no edge follows an injected EAGAIN
+                s.drained |= interest_read;
+                return step::wait;
+            }
+            op.error = errno;
+            return step::done;
+        }
     }
 
     /// attempt() for accept and connect.
