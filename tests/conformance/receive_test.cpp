@@ -17,6 +17,14 @@ namespace {
 
 evio::reactor_options opts() { return evio::test::options(); }
 
+/// A pool of two 64-byte receive buffers: easy to use up.
+evio::reactor_options two_buffers() {
+    auto o = opts();
+    o.receive_buffers_max = 2;
+    o.receive_buffer_size = 64;
+    return o;
+}
+
 std::vector<std::byte> pattern(std::size_t n, unsigned seed = 0) {
     std::vector<std::byte> v(n);
     for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>((i * 131 + seed) % 251);
@@ -108,10 +116,7 @@ TEST_CASE("receive, read_some and read_exact mixed on one stream keep the stream
 }
 
 TEST_CASE("every buffer in use: receive fails with no_buffer_space and loses nothing") {
-    auto o = opts();
-    o.receive_buffers_max = 2;
-    o.receive_buffer_size = 64;
-    evio::reactor r{o};
+    evio::reactor r{two_buffers()};
     auto p = evio::test::connected_pair(r);
     evio::sync_wait(r, [&]() -> evio::task<void> {
         co_await send(p.client, evio::test::bytes("A"));
@@ -143,10 +148,7 @@ TEST_CASE("every buffer in use while a receive() waits: no_buffer_space when the
     // receive() started with every buffer leased and nothing to read waits (it needs no buffer
     // until there is data); on io_uring it fails at once: the kernel selects the buffer when
     // the recv is issued, and an empty buffer ring answers -ENOBUFS.
-    auto o = opts();
-    o.receive_buffers_max = 2;
-    o.receive_buffer_size = 64;
-    evio::reactor r{o};
+    evio::reactor r{two_buffers()};
     auto p = evio::test::connected_pair(r);
     auto q = evio::test::connected_pair(r);
     const bool waits = r.backend() != evio::backend_kind::io_uring;
@@ -187,10 +189,7 @@ TEST_CASE("a receive() that waits for data holds no buffer: more waiting streams
     // eight streams can wait on two buffers and each gets its message. Where the op needs its
     // buffer when it starts (io_uring without a buffer ring, kernels < 5.19), the receives
     // beyond the pool fail at once with no_buffer_space, and their data stays queued.
-    auto o = opts();
-    o.receive_buffers_max = 2;
-    o.receive_buffer_size = 64;
-    evio::reactor r{o};
+    evio::reactor r{two_buffers()};
     constexpr int n = 8;
     std::vector<evio::test::stream_pair> pairs;
     for (int i = 0; i < n; ++i) pairs.push_back(evio::test::connected_pair(r));
