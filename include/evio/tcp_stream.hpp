@@ -198,8 +198,8 @@ public:
     /// Reads what is available into a buffer the reactor owns (receive_buffer_size bytes at
     /// most). Returns: a lease on the bytes; an empty lease means the peer closed its side.
     /// Reads and receives on one stream may be mixed: bytes come out in stream order.
-    /// Errors: no_buffer_space when every receive buffer is in use (nothing is lost: the data
-    /// stays queued), and those of read_some.
+    /// Errors: no_buffer_space when data is there and every receive buffer is in use (nothing
+    /// is lost: the data stays queued; with nothing to read it waits), and those of read_some.
     [[nodiscard]] receive_op receive() noexcept { return {r_, t_}; }
     /// Writes at most `buf.size()` bytes. Returns: the byte count written.
     /// Errors: broken_pipe (never SIGPIPE), connection_reset, operation_canceled, closed.

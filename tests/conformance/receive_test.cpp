@@ -37,6 +37,17 @@ evio::task<void> send(evio::tcp_stream& s, std::span<const std::byte> b) {
     REQUIRE(w);
 }
 
+/// Leases both buffers of a two_buffers() reactor to `q`'s server side, into `held`.
+evio::task<void> hold_both_buffers(evio::reactor& r, evio::test::stream_pair& q,
+                                   std::vector<evio::buffer_lease>& held) {
+    for (const char* m : {"x", "y"}) {
+        co_await send(q.client, evio::test::bytes(m));
+        auto l = co_await evio::with_timeout(r, 5s, q.server.receive());
+        REQUIRE(l);
+        held.push_back(std::move(*l));
+    }
+}
+
 /// Appends what a lease holds; false at the end of the stream.
 bool append(std::vector<std::byte>& to, const evio::buffer_lease& l) {
     to.insert(to.end(), l.data().begin(), l.data().end());
@@ -144,25 +155,21 @@ TEST_CASE("every buffer in use: receive fails with no_buffer_space and loses not
 
 TEST_CASE("every buffer in use while a receive() waits: no_buffer_space when the data comes, nothing lost") {
     // When the data comes with no buffer free, the waiting receive() fails with
-    // no_buffer_space and the data stays queued for the next receive(). On epoll and IOCP a
-    // receive() started with every buffer leased and nothing to read waits (it needs no buffer
-    // until there is data); on io_uring it fails at once: the kernel selects the buffer when
-    // the recv is issued, and an empty buffer ring answers -ENOBUFS.
+    // no_buffer_space and the data stays queued for the next receive(). A receive() started
+    // with every buffer leased and nothing to read waits: it needs no buffer until there is
+    // data (io_uring, whose kernel selects a buffer when it issues the recv and answers
+    // -ENOBUFS from an empty ring, peeks and waits on a poll). Only where the op leases its
+    // buffer when it starts (io_uring without a buffer ring) does it fail at once.
     evio::reactor r{two_buffers()};
     auto p = evio::test::connected_pair(r);
     auto q = evio::test::connected_pair(r);
-    const bool waits = r.backend() != evio::backend_kind::io_uring;
+    const bool waits = r.provides_buffers();
     std::vector<evio::buffer_lease> held;
     std::error_code failed;
     bool done = false, waited = false;
     std::string again;
     evio::sync_wait(r, [&]() -> evio::task<void> {
-        for (const char* m : {"x", "y"}) { // q's two leases hold both buffers
-            co_await send(q.client, evio::test::bytes(m));
-            auto l = co_await evio::with_timeout(r, 5s, q.server.receive());
-            REQUIRE(l);
-            held.push_back(std::move(*l));
-        }
+        co_await hold_both_buffers(r, q, held); // q's two leases hold both buffers
         evio::spawn(r, [&]() -> evio::task<void> {
             auto l = co_await evio::with_timeout(r, 5s, p.server.receive());
             if (!l) failed = l.error();
@@ -180,6 +187,52 @@ TEST_CASE("every buffer in use while a receive() waits: no_buffer_space when the
     CHECK(done);
     CHECK(failed == evio::errc::no_buffer_space);
     CHECK(again == "late");
+    CHECK(r.receive_buffers().leased == 0);
+}
+
+TEST_CASE("a receive() started with every buffer leased: the data once a buffer is free, or the end of the stream") {
+    // It waits holding nothing (see above); what it finds when the socket becomes readable
+    // decides: a buffer freed meanwhile takes the data, a peer that closed gives the end of
+    // the stream. Where the op leases its buffer when it starts, it failed at once instead.
+    evio::reactor r{two_buffers()};
+    auto p = evio::test::connected_pair(r);
+    auto e = evio::test::connected_pair(r);
+    auto q = evio::test::connected_pair(r);
+    if (!r.provides_buffers()) return;
+    std::vector<evio::buffer_lease> held;
+    std::string got = "(none)";
+    std::error_code got_error, end_error;
+    bool got_done = false, end_done = false, end_empty = false;
+    evio::sync_wait(r, [&]() -> evio::task<void> {
+        co_await hold_both_buffers(r, q, held); // q's two leases hold both buffers
+        evio::spawn(r, [&]() -> evio::task<void> {
+            auto l = co_await evio::with_timeout(r, 5s, p.server.receive());
+            if (l) got = evio::test::text(l->data());
+            else got_error = l.error();
+            got_done = true;
+        });
+        evio::spawn(r, [&]() -> evio::task<void> {
+            auto l = co_await evio::with_timeout(r, 5s, e.server.receive());
+            if (l) end_empty = l->empty();
+            else end_error = l.error();
+            end_done = true;
+        });
+        co_await evio::sleep_for(r, 20ms);
+        CHECK_FALSE(got_done); // both wait, holding nothing
+        CHECK_FALSE(end_done);
+        CHECK(r.receive_buffers().leased == 2);
+        e.client.close(); // no buffer free: the end of the stream needs none
+        for (int k = 0; k < 500 && !end_done; ++k) co_await evio::sleep_for(r, 1ms);
+        held.clear(); // the buffers are free before p's data comes
+        co_await send(p.client, evio::test::bytes("fresh"));
+        for (int k = 0; k < 500 && !got_done; ++k) co_await evio::sleep_for(r, 1ms);
+    }());
+    CHECK(end_done);
+    CHECK_FALSE(end_error);
+    CHECK(end_empty);
+    CHECK(got_done);
+    CHECK_FALSE(got_error);
+    CHECK(got == "fresh");
     CHECK(r.receive_buffers().leased == 0);
 }
 

@@ -10,7 +10,8 @@
 // Each run: a reactor, a listener, a fault_injector seeded with the run's seed, two clients that
 // each write a seeded number of pattern bytes in seeded chunks while reading the echo back. Odd
 // seeds read with receive(); seeds with bit 1 set run the reactor with busy_poll (bit 2 set too:
-// the fixed poll, else the adaptive one); seeds with bit 3 set use 8 KiB receive buffers.
+// the fixed poll, else the adaptive one); seeds with bit 3 set use 8 KiB receive buffers;
+// seeds with bit 4 set have one receive buffer for both server sessions (no_buffer_space).
 // Property, per connection:
 //   - integrity: what either end reads is a prefix of the pattern (no byte lost, repeated or
 //     reordered);
@@ -138,7 +139,7 @@ bool check_prefix(std::uint64_t seed, std::span<const std::byte> got, end_state&
 
 /// Odd seeds read with receive() (buffer leases; io_uring: the multishot recv), even seeds
 /// with read_some into the frame.
-evio::task<void> server_session(run_state& st, std::size_t slot, evio::tcp_stream s) {
+evio::task<void> server_session(evio::reactor& r, run_state& st, std::size_t slot, evio::tcp_stream s) {
     std::array<std::byte, 8192> buf;
     const bool leases = (st.seed & 1) != 0;
     for (;;) {
@@ -147,6 +148,11 @@ evio::task<void> server_session(run_state& st, std::size_t slot, evio::tcp_strea
         end_state& e = st.server[slot].end;
         if (leases) {
             auto l = co_await s.receive();
+            if (!l && l.error() == evio::errc::no_buffer_space) {
+                // The other session holds the one buffer (bit 4): its data stays queued.
+                co_await evio::sleep_for(r, std::chrono::milliseconds(1));
+                continue;
+            }
             if (!l) {
                 e.error = l.error();
                 break;
@@ -184,7 +190,7 @@ evio::task<void> serve(evio::reactor& r, run_state& st, evio::tcp_listener& lis)
         server_conn c;
         if (auto ep = s->remote_endpoint()) c.peer_port = ep->port();
         st.server.push_back(c);
-        evio::spawn(r, server_session(st, st.server.size() - 1, std::move(*s)));
+        evio::spawn(r, server_session(r, st, st.server.size() - 1, std::move(*s)));
     }
 }
 
@@ -393,6 +399,10 @@ bool run_one(std::uint64_t seed, totals& t, bool verbose) {
         // on io_uring such a stream turns bulk and its receive()s leave the multishot recv for
         // plain reads, and come back after a short one, under the same faults.
         if ((seed & 8) != 0) opts.receive_buffer_size = 8192;
+        // Bit 4: one receive buffer for both sessions, held while its bytes are echoed: the
+        // other session's receive() finds none, waits without one or fails with
+        // no_buffer_space when its data comes (and retries), under the same faults.
+        if ((seed & 16) != 0) opts.receive_buffers_max = 1;
         evio::reactor r{opts};
         auto lis = evio::tcp_listener::bind(r, evio::endpoint::loopback_v4(0)).value();
         const auto ep = lis.local_endpoint().value();

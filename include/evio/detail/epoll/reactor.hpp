@@ -257,30 +257,18 @@ private:
     /// only when there is something to receive, as on io_uring and IOCP). The end of the
     /// stream or an error: the op finishes with it.
     step no_buffer(operation& op, slot& s) noexcept {
-        for (;;) {
-            std::byte probe{};
-            std::size_t one = 1;
-            bool injected = false;
-            const ssize_t n = EVIO_SYSCALL_IO(recv, -1, one, injected,
-                                              ::recv(s.handle, &probe, one, MSG_PEEK | MSG_DONTWAIT));
-            if (n > 0) op.error = ENOBUFS;
-            if (n >= 0) return step::done; // 0: the end of the stream (an empty lease)
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (injected) return step::retry; // no edge follows an injected EAGAIN
-                s.drained |= interest_read;
-                return step::wait;
-            }
-            op.error = errno;
-            return step::done;
+        switch (peek_now(s, op.error)) {
+        case peek_step::data: op.error = ENOBUFS; return step::done;
+        case peek_step::empty: return step::wait;
+        case peek_step::injected: return step::retry; // no edge follows an injected EAGAIN
+        case peek_step::end:                             // an empty lease
+        case peek_step::error: return step::done;        // op.error holds it
         }
+        return step::done;
     }
 
     /// attempt() for accept and connect.
-#if defined(__GNUC__)
-    __attribute__((noinline))
-#endif
-    step attempt_connection(operation& op, slot& s) noexcept {
+    EVIO_NOINLINE step attempt_connection(operation& op, slot& s) noexcept {
         const int fd = s.handle;
         for (;;) {
             bool injected = false;  // the fault seam made this call fail (not the kernel)

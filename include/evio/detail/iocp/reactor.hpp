@@ -325,9 +325,10 @@ private:
     /// receive(): a zero-byte WSARecv, which completes when the socket has data (or its end, or
     /// an error) and holds no buffer meanwhile (libuv's "zero read"); then the op takes a pool
     /// buffer (take_buffer) and reads into it. True: pending, the kernel holds it (op.polled).
-    /// False with `err` 0: it completed at once and the op holds a buffer, or failed for want
-    /// of one (op.error); false with `err` set: the call failed.
-    bool zero_byte_read(operation& op, SOCKET sock, OVERLAPPED* ov, bool skip, int& err) noexcept {
+    /// False with `err` 0: it completed at once, and the op holds a buffer (`ready`) or has
+    /// finished without one (take_buffer); false with `err` set: the call failed.
+    bool zero_byte_read(operation& op, SOCKET sock, OVERLAPPED* ov, bool skip, int& err,
+                        bool& ready) noexcept {
         WSABUF b{0, nullptr};
         DWORD n = 0, flags = 0;
         if (EVIO_WINCALL(recv, SOCKET_ERROR, ::WSARecv(sock, &b, 1, &n, &flags, ov, nullptr)) == 0) {
@@ -335,7 +336,7 @@ private:
                 op.polled = true;
                 return true;
             }
-            take_buffer(op);
+            ready = take_buffer(op, sock);
             return false;
         }
         err = ::WSAGetLastError();
@@ -344,11 +345,18 @@ private:
         return true;
     }
 
-    /// receive(): the zero-byte read saw data; the op takes a pool buffer now (WSAENOBUFS when
-    /// every buffer is in use: the data stays in the socket).
-    void take_buffer(operation& op) noexcept {
+    /// receive(): the zero-byte read saw data, the end of the stream or an error; the op takes
+    /// a pool buffer now and reads into it (true). With every buffer in use it finishes
+    /// (false): WSAENOBUFS when data is queued (it stays in the socket); at the end of the
+    /// stream, which needs no buffer, an empty lease (nothing queued after a zero-byte read
+    /// completed without an error: FIN; the read itself would return 0), as on epoll and
+    /// io_uring.
+    bool take_buffer(operation& op, SOCKET sock) noexcept {
         op.polled = false;
-        if (!core_.lease_buffer(op)) op.error = WSAENOBUFS;
+        if (core_.lease_buffer(op)) return true;
+        u_long queued = 1;
+        if (::ioctlsocket(sock, FIONREAD, &queued) != 0 || queued > 0) op.error = WSAENOBUFS;
+        return false;
     }
 
     bool hand_to_kernel(operation& op, slot& s) noexcept {
@@ -415,10 +423,11 @@ private:
             switch (op.kind) {
             case op_kind::recv: {
                 if (op.provided && op.buffer < 0) { // receive(): wait for data without a buffer
-                    if (zero_byte_read(op, sock, ov, skip, err)) return hand_to_kernel(op, s);
+                    bool ready = false;
+                    if (zero_byte_read(op, sock, ov, skip, err, ready)) return hand_to_kernel(op, s);
                     if (err == 0) {
-                        if (op.error != 0) return false; // no pool buffer: no_buffer_space
-                        continue;                        // data is there: read it now
+                        if (!ready) return false; // no pool buffer: no_buffer_space, or the end
+                        continue;                 // data is there: read it now
                     }
                     break;
                 }
@@ -628,8 +637,8 @@ private:
             } else if (canceled) {
                 op.error = native_cancel_error;
             } else {
-                take_buffer(op); // no buffer: op.error, the data stays in the socket
-                if (op.error == 0 && issue(op, s)) return; // the read itself is in the kernel
+                // No buffer: no_buffer_space (the data stays in the socket), or the end.
+                if (take_buffer(op, to_socket(s.handle)) && issue(op, s)) return; // the read is in the kernel
             }
         } else if (err == 0) {
             switch (op.kind) {

@@ -12,6 +12,7 @@
 #include <evio/detail/token_table.hpp>
 
 #include <cerrno>
+#include <cstddef>
 #include <sys/socket.h>
 
 namespace evio::detail {
@@ -79,6 +80,38 @@ inline transfer_step transfer_now(operation& op, slot& s) noexcept {
         }
         op.error = errno;
         return transfer_step::done;
+    }
+}
+
+/// What a one-byte MSG_PEEK found on a socket (peek_now).
+enum class peek_step : std::uint8_t {
+    data,     ///< bytes are queued (they stay there)
+    end,      ///< the end of the stream
+    empty,    ///< nothing to read: the read side is marked drained
+    injected, ///< the fault seam failed the call with EAGAIN: the socket may be ready
+    error,    ///< the socket failed: the errno value is in `err`
+};
+
+/// Looks whether the socket has data without taking any: a receive() that finds every pool
+/// buffer in use fails with no_buffer_space only when there is something to receive (epoll's
+/// receive step, io_uring's empty buffer ring); with nothing queued it waits for readiness.
+inline peek_step peek_now(slot& s, int& err) noexcept {
+    for (;;) {
+        std::byte probe{};
+        std::size_t one = 1;
+        bool injected = false;
+        const ssize_t n = EVIO_SYSCALL_IO(recv, -1, one, injected,
+                                          ::recv(s.handle, &probe, one, MSG_PEEK | MSG_DONTWAIT));
+        if (n > 0) return peek_step::data;
+        if (n == 0) return peek_step::end;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (injected) return peek_step::injected;
+            s.drained |= interest_read;
+            return peek_step::empty;
+        }
+        err = errno;
+        return peek_step::error;
     }
 }
 

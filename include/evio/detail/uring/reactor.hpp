@@ -35,7 +35,9 @@
 //   the stream (read_some too) is served from them, so bytes never reorder. Two CQEs in a row
 //   that fill buffers of 8 KiB or more (a bulk stream) cancel the multishot: once it is over
 //   and the stash is empty, receive() reads into a buffer from the pool's free list like
-//   read_some (to_plain), until a short read ends the bulk mode.
+//   read_some (to_plain), until a short read ends the bulk mode. An empty ring answers
+//   -ENOBUFS whether or not the socket has data: the room peeks (MSG_PEEK) and, with nothing
+//   there, the receive() waits on a poll holding no buffer.
 // - Close is IORING_OP_CLOSE, submitted at once (the fd number is free on return, like close(2)).
 // - Quirks: -EAGAIN/-EINTR in a CQE are resubmitted; a full SQ is flushed, and what still does
 //   not fit waits in a backlog for the next turn (io_uring_get_sqe(3) may return NULL).
@@ -857,14 +859,31 @@ private:
         }
         const token t{index, s.generation, core_.table.owner()};
         operation* head = s.q(direction::read).head;
-        if (starved && head && head->provided && !s.buffered) {
-            // Every buffer is leased or stashed: this receive() fails; the data stays queued.
-            op_queue& q = s.q(direction::read);
-            core_.pop_head(s, direction::read);
-            head->error = ENOBUFS;
-            if (!q.empty()) core_.retry_later(t, direction::read);
-            head->waiter.resume();
-            return;
+        if (starved && head && head->provided && !s.buffered && !s.multishot) {
+            // Every buffer is leased or stashed. The kernel selects a buffer when it issues the
+            // recv, data or not, so look first: data there, this receive() fails and the data
+            // stays queued; nothing there, it waits on a poll holding no buffer, and reads from
+            // the ring (or fails) when the poll completes, as on epoll and IOCP.
+            int err = 0;
+            switch (peek_now(s, err)) {
+            case peek_step::data: {
+                op_queue& q = s.q(direction::read);
+                core_.pop_head(s, direction::read);
+                head->error = ENOBUFS;
+                if (!q.empty()) core_.retry_later(t, direction::read);
+                head->waiter.resume();
+                return;
+            }
+            case peek_step::empty:
+            case peek_step::injected: // the poll finds the socket ready at once if it is
+                head->provided = false;
+                head->buffer = buffer_after_poll;
+                s.drained |= interest_read;
+                submit(*head, s);
+                return;
+            case peek_step::end: st.end = 0; s.buffered = true; break;
+            case peek_step::error: st.end = -err; s.buffered = true; break;
+            }
         }
         feed(t); // resumes readers: `s` and `st` may be dangling after it
         slot* now = core_.table.find(t);
