@@ -171,7 +171,7 @@ if wanted echo; then
         server_args="" start_server "$s" "$results/server-$s.out" || continue
         targets+=(--target "$s=127.0.0.1:$port:$spid")
     done
-    echo "# R round target conns size msgs secs msgs_per_s mib_per_s p50_us p99_us p999_us errors cpu_us_per_msg" \
+    echo "# R round target conns size msgs secs msgs_per_s mib_per_s p50_us p99_us p999_us errors cpu_us_per_msg user_us_per_msg" \
         > "$results/echo.tsv"
     if [ "${#targets[@]}" -eq 0 ]; then
         echo "bench.sh: no echo server started" >&2

@@ -12,10 +12,11 @@
 // idle). Per target and round it prints one tab-separated line:
 //
 //   R round target conns size msgs secs msgs_per_s mib_per_s p50_us p99_us p999_us errors
-//     cpu_us_per_msg
+//     cpu_us_per_msg user_us_per_msg
 //
 // cpu_us_per_msg is the server's utime+stime (/proc/PID/stat, all threads, clock ticks) over
-// the interval divided by the messages; PID 0 leaves it at -1. Round 0 is the warm-up (no
+// the interval divided by the messages, user_us_per_msg its utime alone (the server's own
+// code; the rest is the kernel's); PID 0 leaves both at -1. Round 0 is the warm-up (no
 // latencies recorded; count its errors, ignore its rates). Messages still in flight when the
 // interval ends are completed (drained) before the next target starts and are not counted.
 //
@@ -86,6 +87,7 @@ struct phase_result {
     double secs = 0;
     std::uint64_t errors = 0;
     long long cpu_ticks = -1;
+    long long user_ticks = -1;
     std::vector<std::uint32_t> lat_ns;
 };
 
@@ -95,8 +97,8 @@ std::int64_t now_ns() {
     return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-/// utime + stime of every thread of `pid` in clock ticks, or -1.
-long long cpu_ticks(int pid) {
+/// utime + stime of every thread of `pid` in clock ticks (utime alone in `user`), or -1.
+long long cpu_ticks(int pid, long long& user) {
     if (pid <= 0) return -1;
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -121,6 +123,7 @@ long long cpu_ticks(int pid) {
             }
         }
     }
+    user = static_cast<long long>(utime);
     return static_cast<long long>(utime + stime);
 }
 
@@ -190,7 +193,8 @@ public:
         outstanding_ = 0;
         first_ = tg.first;
         if (record) r.lat_ns.reserve(1 << 20);
-        const long long cpu0 = cpu_ticks(tg.pid);
+        long long user0 = 0;
+        const long long cpu0 = cpu_ticks(tg.pid, user0);
         const std::int64_t t0 = now_ns();
         const std::int64_t stop_at = t0 + static_cast<std::int64_t>(secs * 1e9);
         for (std::size_t i = 0; i < o_.conns; ++i) {
@@ -206,8 +210,10 @@ public:
                 t1 = now;
                 r.secs = static_cast<double>(t1 - t0) / 1e9;
                 if (r.cpu_ticks == -1 && cpu0 >= 0) {
-                    const long long cpu1 = cpu_ticks(tg.pid);
+                    long long user1 = 0;
+                    const long long cpu1 = cpu_ticks(tg.pid, user1);
                     r.cpu_ticks = cpu1 >= 0 ? cpu1 - cpu0 : -1;
+                    r.user_ticks = cpu1 >= 0 ? user1 - user0 : -1;
                 }
             }
             if (stopping_ && outstanding_ == 0) break;
@@ -435,7 +441,7 @@ int main(int argc, char** argv) {
     const double tick_us = 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
 
     std::printf("# R round target conns size msgs secs msgs_per_s mib_per_s p50_us p99_us p999_us "
-                "errors cpu_us_per_msg\n");
+                "errors cpu_us_per_msg user_us_per_msg\n");
     std::uint64_t total_errors = 0, total_msgs = 0;
     auto report = [&](int round, const target& t, phase_result& r) {
         const double rate = r.secs > 0 ? static_cast<double>(r.msgs) / r.secs : 0;
@@ -443,12 +449,15 @@ int main(int argc, char** argv) {
         const double cpu = r.cpu_ticks >= 0 && r.msgs > 0
                                ? static_cast<double>(r.cpu_ticks) * tick_us / static_cast<double>(r.msgs)
                                : -1;
+        const double user = r.user_ticks >= 0 && r.msgs > 0
+                                ? static_cast<double>(r.user_ticks) * tick_us / static_cast<double>(r.msgs)
+                                : -1;
         const double p50 = percentile_us(r.lat_ns, 0.50);
         const double p99 = percentile_us(r.lat_ns, 0.99);
         const double p999 = percentile_us(r.lat_ns, 0.999);
-        std::printf("R\t%d\t%s\t%zu\t%zu\t%llu\t%.4f\t%.1f\t%.2f\t%.1f\t%.1f\t%.1f\t%llu\t%.3f\n", round,
-                    t.name.c_str(), o.conns, o.size, static_cast<unsigned long long>(r.msgs), r.secs,
-                    rate, mib, p50, p99, p999, static_cast<unsigned long long>(r.errors), cpu);
+        std::printf("R\t%d\t%s\t%zu\t%zu\t%llu\t%.4f\t%.1f\t%.2f\t%.1f\t%.1f\t%.1f\t%llu\t%.3f\t%.3f\n",
+                    round, t.name.c_str(), o.conns, o.size, static_cast<unsigned long long>(r.msgs),
+                    r.secs, rate, mib, p50, p99, p999, static_cast<unsigned long long>(r.errors), cpu, user);
         std::fflush(stdout);
         total_errors += r.errors;
         total_msgs += r.msgs;
