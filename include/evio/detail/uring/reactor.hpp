@@ -880,8 +880,7 @@ private:
             case peek_step::empty:
             case peek_step::injected: // the poll finds the socket ready at once if it is
                 head->provided = false;
-                head->buffer = buffer_after_poll;
-                s.drained |= interest_read;
+                head->buffer = buffer_after_poll; // submit() prepares the poll
                 submit(*head, s);
                 return;
             case peek_step::end: st.end = 0; s.buffered = true; break;
