@@ -28,6 +28,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <memory>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -153,7 +154,7 @@ public:
     /// One wait: up to `timeout_ms` (-1: forever), then dispatch the batch. Returns the number
     /// of events (wake-ups included).
     std::size_t wait(int timeout_ms) {
-        const int n = EVIO_SYSCALL(epoll_wait, -1, ::epoll_wait(epfd_, events_, max_events, timeout_ms));
+        const int n = EVIO_SYSCALL(epoll_wait, -1, ::epoll_wait(epfd_, events_.get(), max_events, timeout_ms));
         if (n < 0) return 0; // EINTR (or an injected fault): the loop simply turns again
         for (int i = 0; i < n; ++i) {
             const std::uint64_t data = events_[i].data.u64;
@@ -204,7 +205,11 @@ public:
 
 private:
     static constexpr std::uint64_t wake_tag = ~std::uint64_t{0};
-    static constexpr int max_events = 256;
+    /// Events per epoll_wait: enough for a server's whole ready set, as libuv and mio take
+    /// (1024). With 256, 1000 x 64 KiB echo ran at 0.91x raw epoll (which takes 512) and its
+    /// client slept 0.37 times per message against 0.19-0.25; with 1024, 1.01x, and no change
+    /// where fewer sockets are ready at once (docs/benchmarks.md, findings item 16).
+    static constexpr int max_events = 1024;
 
     std::uint64_t pack(token t) const noexcept {
         return (static_cast<std::uint64_t>(t.generation) << 32) | t.index;
@@ -322,7 +327,7 @@ private:
     int epfd_ = -1;
     int evfd_ = -1;
     std::atomic<bool> woken_{false};
-    epoll_event events_[max_events];
+    std::unique_ptr<epoll_event[]> events_ = std::make_unique<epoll_event[]>(max_events); // 12 KiB, off the stack
 };
 
 static_assert(room<epoll_reactor>);
