@@ -9,7 +9,8 @@
 // whole echo, checks every byte and sends the next one. Targets are measured interleaved so that
 // machine drift hits every server alike: each target is warmed up in turn, then in each of R
 // rounds each target is driven alone for T seconds (the connections of the other targets stay
-// idle). Per target and round it prints one tab-separated line:
+// idle), the order rotated by one per round (A B C, B C A, ...) so that no server always runs
+// right after the same neighbour. Per target and round it prints one tab-separated line:
 //
 //   R round target conns size msgs secs msgs_per_s mib_per_s p50_us p99_us p999_us errors
 //     cpu_us_per_msg user_us_per_msg
@@ -473,8 +474,10 @@ int main(int argc, char** argv) {
             auto r = lg.run_phase(t, o.warmup, false, false);
             report(0, lg.targets()[t], r);
         }
+        const std::size_t n = lg.targets().size();
         for (int round = 1; round <= o.rounds; ++round) {
-            for (std::size_t t = 0; t < lg.targets().size(); ++t) {
+            for (std::size_t i = 0; i < n; ++i) { // rotated: A B C, B C A, C A B, ...
+                const std::size_t t = (static_cast<std::size_t>(round - 1) + i) % n;
                 auto r = lg.run_phase(t, o.round_secs, true, false);
                 report(round, lg.targets()[t], r);
             }

@@ -458,7 +458,7 @@ def main():
             "evio) opens N connections to every server; each connection sends S bytes, waits for "
             "the whole echo, checks every byte against a per-connection, per-sequence pattern and "
             "sends the next message. Per cell it warms every server up (1 s), then runs "
-            f"{rounds} rounds; in each round each server is driven alone (1 s), in turn (A B C ... A B C), "
+            f"{rounds} rounds; in each round each server is driven alone (1 s), in turn, the order rotated by one each round (A B C, B C A, ...: no server always follows the same one), "
             "so drift of this shared VM hits all servers alike. Tables give medians over the "
             "rounds. Loopback TCP, so the kernel's share of the cost is large and identical for "
             "all servers; CPU per message includes the server's system time.", ""]
