@@ -236,13 +236,9 @@ public:
             else return false;
         });
     }
-    /// receive() on a room that does not provide buffers: a free pool buffer (counted as
-    /// leased), or -1 when all are in use.
-    std::int32_t acquire_buffer() {
-        const std::int32_t id = core_.pool.acquire();
-        if (id >= 0) ++core_.pool.leased;
-        return id;
-    }
+    /// A free pool buffer (counted as leased; release_buffer gives it back), or -1 when all
+    /// are in use. receive() leases through the same count (reactor_core::lease_buffer).
+    std::int32_t acquire_buffer() noexcept { return core_.lease_id(); }
     /// A leased buffer comes back (buffer_lease's destructor): to the free list, or on io_uring
     /// to the kernel's buffer ring.
     void release_buffer(std::uint32_t id) noexcept {

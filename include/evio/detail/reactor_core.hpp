@@ -144,12 +144,17 @@ struct reactor_core {
     token_table table;
     buffer_pool pool; ///< receive()'s buffers
 
-    /// receive(): `op` takes a free pool buffer to read into (counted as leased; the lease, or
-    /// unlease_buffer, gives it back). False when every buffer is in use.
-    bool lease_buffer(operation& op) noexcept {
+    /// A free pool buffer, counted as leased, or -1 when every buffer is in use.
+    std::int32_t lease_id() noexcept {
         const std::int32_t id = pool.acquire();
+        if (id >= 0) ++pool.leased;
+        return id;
+    }
+    /// receive(): `op` takes a free pool buffer to read into (counted as leased; the lease gives
+    /// it back, or the room, when the read finds nothing). False when every buffer is in use.
+    bool lease_buffer(operation& op) noexcept {
+        const std::int32_t id = lease_id();
         if (id < 0) return false;
-        ++pool.leased;
         op.buffer = id;
         op.buf = pool.data(static_cast<std::uint32_t>(id));
         op.len = pool.buffer_size();
