@@ -126,10 +126,14 @@ public:
     /// resumes later in this turn with ECANCELED. An op that already finished is not affected.
     void cancel(operation& op, slot& s) { (void)core_.cancel_queued(op, s, ECANCELED); }
 
-    /// Retries the parked head ops of `t` in direction `d` (readiness edge or back-off release).
+    /// Retries the parked head ops of `t` in direction `d` (back-off release, end-of-turn retry).
     void retry(token t, direction d) {
-        for (;;) {
-            slot* s = core_.table.find(t);
+        if (slot* s = core_.table.find(t)) retry(t, d, *s);
+    }
+
+    /// retry() with the token's slot already looked up (wait(), for an event's token).
+    void retry(token t, direction d, slot& looked_up) {
+        for (slot* s = &looked_up;; s = core_.table.find(t)) {
             if (!s) return; // closed by a coroutine resumed below
             op_queue& q = s->q(d);
             operation* op = q.head;
@@ -147,7 +151,7 @@ public:
             core_.pop_head(*s, d);
             if (op->kind == op_kind::accept && op->error != 0 && is_fd_exhaustion(op->error))
                 core_.note_accept_exhausted(*s, t);
-            op->waiter.resume(); // `s` may be dangling now: looked up again above
+            op->waiter.resume(); // `s` may be dangling now: looked up again for the next round
         }
     }
 
@@ -184,8 +188,12 @@ public:
             // socket full (drained) or waits in core_.retries: the write side needs a retry
             // only if it had an op before (saves a call and a slot lookup per event).
             const bool writer = (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && s->q(direction::write).head;
-            if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) retry(t, direction::read);
-            if (writer) retry(t, direction::write);
+            if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                retry(t, direction::read, *s); // `s` may be dangling after this: not used again
+                if (writer) retry(t, direction::write);
+            } else if (writer) {
+                retry(t, direction::write, *s);
+            }
         }
         return static_cast<std::size_t>(n);
     }
