@@ -87,13 +87,14 @@ public:
         const direction d = direction_of(op.kind);
         op_queue& q = s.q(d);
         if (q.empty() && !(op.kind == op_kind::accept && s.accept_backoff)) {
-            if (!core_.within_budget(s)) {
+            if (s.drained & interest_of(d)) {
+                // Nothing to read (or no room to write) since the last try: the next edge
+                // retries it; a speculative call would only fail with EAGAIN. (Checked before
+                // the budget: an op that makes no call uses none of it.)
+            } else if (!core_.within_budget(s)) {
                 // Over this turn's budget: yield before the syscall. The op waits in its FIFO
                 // (so a close or a cancel still finds it) and is retried at the end of the turn.
                 core_.retry_later(op.tok, d);
-            } else if (s.drained & interest_of(d)) {
-                // Nothing to read (or no room to write) since the last try: the next edge
-                // retries it; a speculative call would only fail with EAGAIN.
             } else if (const step st = attempt(op, s); st == step::done) {
                 if (op.kind == op_kind::accept && op.error != 0 && is_fd_exhaustion(op.error))
                     core_.note_accept_exhausted(s, op.tok);
