@@ -236,13 +236,13 @@ private:
     /// at the end of the turn (an injected EAGAIN: no edge follows it, the socket may be ready).
     enum class step : std::uint8_t { done, wait, retry };
 
-    /// Runs the op's syscall: reads and writes inline (transfer_inline: on the path of every
+    /// Runs the op's syscall: reads and writes inline (transfer_now: on the path of every
     /// read_some and write_all), accept and connect out of line.
     EVIO_ALWAYS_INLINE step attempt(operation& op, slot& s) noexcept {
         if (op.kind == op_kind::recv || op.kind == op_kind::send) [[likely]] {
             if (op.provided) return attempt_receive(op, s);
-            const transfer_step t = op.kind == op_kind::recv ? transfer_inline<op_kind::recv>(op, s)
-                                                             : transfer_inline<op_kind::send>(op, s);
+            const transfer_step t = op.kind == op_kind::recv ? transfer_now<op_kind::recv>(op, s)
+                                                             : transfer_now<op_kind::send>(op, s);
             return t == transfer_step::done      ? step::done
                    : t == transfer_step::blocked ? step::wait
                                                  : step::retry;
@@ -258,7 +258,7 @@ private:
     /// line, so that attempt() stays small enough to be inlined into start() and retry().
     EVIO_NOINLINE step attempt_receive(operation& op, slot& s) noexcept {
         if (!core_.lease_buffer(op)) return no_buffer(op, s);
-        const transfer_step t = transfer_inline<op_kind::recv>(op, s);
+        const transfer_step t = transfer_now<op_kind::recv>(op, s);
         if (t == transfer_step::done) return step::done;
         --core_.pool.leased;
         core_.pool.put(static_cast<std::uint32_t>(std::exchange(op.buffer, -1)));

@@ -40,12 +40,11 @@ enum class transfer_step : std::uint8_t {
 /// the EOF or error behind the data must still be read. A kernel EAGAIN marks the direction
 /// drained; an injected one does not (the socket may be ready).
 ///
-/// transfer_inline is the step itself, always inlined: both rooms take it on the path of
-/// every ready read and write (their start() is inlined into reactor::start, so a ready
-/// read_some makes one call instead of two or three: 15-21 user-space instructions per op,
-/// callgrind); transfer_now, where size matters more (io_uring's completions).
+/// Always inlined: it is on the path of every ready read and write of both rooms, whose
+/// start() is inlined into reactor::start, so a ready read_some makes one call instead of two
+/// or three (15-21 user-space instructions per op, callgrind, docs/benchmarks.md).
 template <op_kind Kind>
-EVIO_ALWAYS_INLINE inline transfer_step transfer_inline(operation& op, slot& s) noexcept {
+EVIO_ALWAYS_INLINE inline transfer_step transfer_now(operation& op, slot& s) noexcept {
     static_assert(Kind == op_kind::recv || Kind == op_kind::send);
     for (;;) {
         std::size_t want = op.len - op.done; // the fault seam may lower it (a short transfer)
@@ -86,12 +85,6 @@ EVIO_ALWAYS_INLINE inline transfer_step transfer_inline(operation& op, slot& s) 
         op.error = errno;
         return transfer_step::done;
     }
-}
-
-/// transfer_inline where it is not worth its code size (io_uring's completions).
-template <op_kind Kind>
-inline transfer_step transfer_now(operation& op, slot& s) noexcept {
-    return transfer_inline<Kind>(op, s);
 }
 
 /// What a one-byte MSG_PEEK found on a socket (peek_now).

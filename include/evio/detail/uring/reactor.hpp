@@ -192,7 +192,7 @@ public:
         if ((!s.bulk_read && (in_kernel_ != 0 || io_uring_sq_ready(&ring_) != 0)) ||
             !backlog_.empty() || !core_.within_budget(s))
             return false;
-        return transfer_inline<op_kind::recv>(op, s) == transfer_step::done;
+        return transfer_now<op_kind::recv>(op, s) == transfer_step::done;
     }
 
     /// The inline send of start(), within the token's turn budget and behind no backlog. True
@@ -201,7 +201,7 @@ public:
     /// send is an SQE until one completes). Inlined, like recv_now (-20 per write_all).
     EVIO_ALWAYS_INLINE bool send_now(operation& op, slot& s) noexcept {
         if (!backlog_.empty() || !core_.within_budget(s)) return false;
-        return transfer_inline<op_kind::send>(op, s) == transfer_step::done;
+        return transfer_now<op_kind::send>(op, s) == transfer_step::done;
     }
 
     /// Deregistration steps 2-3 for this token only: cancel what the kernel holds by user_data,
